@@ -1,0 +1,33 @@
+"""The one list of layers. Pages, API, legend, static figures and docs are generated from it."""
+from __future__ import annotations
+
+from importlib import import_module
+
+from geo.errors import ParkmapError
+from layers.spec import LayerSpec
+
+# Order = drawing order bottom-up and the order in layer controls.
+_MODULES = ("context", "districts", "changning_zones", "jingan_layout", "line2", "parks")
+
+
+class UnknownLayer(ParkmapError):
+    status = 404
+
+    def __init__(self, layer_id: str):
+        super().__init__(f"unknown layer {layer_id!r}; known layers: {', '.join(layer_ids())}")
+        self.layer_id = layer_id
+
+
+def all_layers() -> list[LayerSpec]:
+    return [import_module(f"layers.{m}").LAYER for m in _MODULES]
+
+
+def layer_ids() -> list[str]:
+    return [spec.id for spec in all_layers()]
+
+
+def get_layer(layer_id: str) -> LayerSpec:
+    for spec in all_layers():
+        if spec.id == layer_id:
+            return spec
+    raise UnknownLayer(layer_id)

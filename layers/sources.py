@@ -1,0 +1,76 @@
+"""Access to data/sources, and the build context that layers read it through."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import geopandas as gpd
+
+from geo.errors import ParkmapError
+from geo.geojson_io import GeoJSONError, read_geojson
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+SOURCES_DIR = DATA_DIR / "sources"
+LAYERS_DIR = DATA_DIR / "layers"
+
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+class SourceError(ParkmapError):
+    """A source or built file is missing or malformed; the message names the file and the problem."""
+
+    status = 500  # on a server this is our fault, not the client's
+
+
+class BuildContext:
+    """Reads source files (cached) and builds layers on demand, each once.
+
+    Layers that depend on others (zones on districts, parks on zones) ask ``ctx.layer(id)``.
+    """
+
+    def __init__(self, sources_dir: str | Path = SOURCES_DIR):
+        self.sources_dir = Path(sources_dir)
+        self._cache: dict[str, object] = {}
+
+    def path(self, name: str) -> Path:
+        p = self.sources_dir / name
+        if not p.is_file():
+            raise SourceError(f"source file missing: {p} (see data/sources/SOURCES.md)")
+        return p
+
+    def geojson(self, name: str) -> gpd.GeoDataFrame:
+        key = "geojson:" + name
+        if key not in self._cache:
+            try:
+                self._cache[key] = read_geojson(self.path(name))
+            except GeoJSONError as exc:
+                raise SourceError(str(exc)) from None
+        return self._cache[key].copy()
+
+    def csv(self, name: str, required: tuple[str, ...] = ()) -> list[dict]:
+        key = "csv:" + name
+        if key not in self._cache:
+            path = self.path(name)
+            try:
+                with path.open(encoding="utf-8", newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise SourceError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
+            missing = [c for c in required if rows and c not in rows[0]] or (
+                list(required) if not rows else [])
+            if missing:
+                raise SourceError(f"{path}: missing column(s) or no rows: {', '.join(missing)}")
+            self._cache[key] = rows
+        return [dict(r) for r in self._cache[key]]
+
+    def text(self, name: str) -> str:
+        return self.path(name).read_text(encoding="utf-8")
+
+    def layer(self, layer_id: str) -> gpd.GeoDataFrame:
+        key = "layer:" + layer_id
+        if key not in self._cache:
+            from layers.registry import get_layer
+
+            self._cache[key] = get_layer(layer_id).build(self)
+        return self._cache[key].copy()

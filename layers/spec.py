@@ -1,0 +1,64 @@
+"""What a layer is: its metadata (shown in pages, legend, API, docs) and how it is built."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+# Properties every feature of every layer carries (values may be null where the issue allows:
+# zone outside Changning, basis/confidence on context features that are sourced, not drawn).
+REQUIRED_PROPERTIES = ("id", "name_zh", "name_en", "kind", "district", "zone", "role", "source")
+# Properties every *drawn* (interpreted) feature carries in addition.
+DRAWN_PROPERTIES = ("basis", "confidence")
+CONFIDENCES = ("building", "street", "area", "unlocated")
+
+
+@dataclass(frozen=True)
+class Style:
+    """Leaflet path options for one feature kind, plus its legend labels.
+
+    ``shape`` is how the legend and the static renderer draw it: fill, line or point.
+    """
+    label_zh: str
+    label_en: str
+    shape: str  # "fill" | "line" | "point"
+    color: str
+    weight: float = 2.0
+    opacity: float = 1.0
+    fill_color: str | None = None
+    fill_opacity: float = 0.0
+    dash_array: str | None = None
+    radius: float = 6.0
+
+    def leaflet(self) -> dict:
+        """Options as Leaflet's path options expect them."""
+        opts = {"color": self.color, "weight": self.weight, "opacity": self.opacity,
+                "fillColor": self.fill_color or self.color, "fillOpacity": self.fill_opacity,
+                "radius": self.radius}
+        if self.dash_array:
+            opts["dashArray"] = self.dash_array
+        return opts
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    id: str
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    sources: tuple[str, ...]  # file names in data/sources
+    attribution: str
+    license: str
+    styles: dict[str, Style]  # by feature ``kind``
+    build: Callable = field(compare=False, repr=False)
+    group: str = "plan"  # "plan" or "context"
+
+    def style_for(self, kind: str) -> Style:
+        return self.styles.get(kind) or next(iter(self.styles.values()))
+
+    def metadata(self) -> dict:
+        """JSON-ready metadata (layers.json, /api/layers)."""
+        meta = {k: v for k, v in asdict(self).items() if k not in ("build", "styles")}
+        meta["sources"] = list(self.sources)
+        meta["styles"] = {k: {**asdict(s), "leaflet": s.leaflet()} for k, s in self.styles.items()}
+        return meta

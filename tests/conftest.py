@@ -1,0 +1,38 @@
+"""Shared fixtures: the build context over the committed sources, and a real headless Chromium."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from layers.sources import LAYERS_DIR, SOURCES_DIR, BuildContext
+
+CHROMIUM = os.environ.get("PARKMAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+@pytest.fixture(scope="session")
+def ctx() -> BuildContext:
+    """Builds layers from the committed data/sources (each layer once per session)."""
+    return BuildContext(SOURCES_DIR)
+
+
+@pytest.fixture(scope="session")
+def layers_dir() -> Path:
+    """The committed built layers (what the app serves)."""
+    return LAYERS_DIR
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; the suite fails (not skips) if it is missing."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (scripts/test does)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

