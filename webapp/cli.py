@@ -12,7 +12,10 @@ _COMMAND_MODULES = ("webapp.commands.data",)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="parkmap", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="parkmap",
+        description="Shanghai online-new-economy plans on a map: build and check the layers, "
+                    "serve the app, render figures, compare layouts.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMAND_MODULES:
         import_module(name).register(sub)
