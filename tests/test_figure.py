@@ -1,0 +1,211 @@
+"""Static figures: size, content, CJK glyphs, styling, scale; on a hand-made fixture."""
+from __future__ import annotations
+
+import io
+import math
+import re
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from PIL import Image
+from shapely.geometry import LineString, Point, Polygon
+
+from layers.spec import LayerSpec, Style
+from webapp import figure, fonts
+from webapp.figure import Content, FigureOptions, FigureParamError, Item, Panel, render
+
+ZONE = Style("功能区", "Functional area", "fill", "#d95f02", 2, 1, "#d95f02", 0.35, "6 4")
+METRO = Style("轨道交通", "Metro", "line", "#2c7fb8", 4)
+PARK = Style("园区", "Park", "point", "#1b9e77", 1.5, 1, "#1b9e77", 0.9, None, 5)
+
+
+def _spec(layer_id, styles, attribution="Fixture", group="plan"):
+    return LayerSpec(layer_id, f"{layer_id}图层", f"{layer_id} layer", "", "", (), attribution,
+                     "MIT", styles, build=None, group=group)
+
+
+def _content(title_zh="长宁区：测试", parks_unlocated=1) -> Content:
+    zones = gpd.GeoDataFrame(
+        {"name_zh": ["东部", "西部"], "name_en": ["East", "West"], "kind": ["zone", "zone"]},
+        geometry=[Polygon([(121.40, 31.20), (121.44, 31.20), (121.44, 31.23), (121.40, 31.23)]),
+                  Polygon([(121.35, 31.19), (121.40, 31.19), (121.40, 31.23), (121.35, 31.23)])],
+        crs="EPSG:4326")
+    line = gpd.GeoDataFrame({"name_zh": ["2号线"], "name_en": ["Line 2"], "kind": ["metro"]},
+                            geometry=[LineString([(121.33, 31.215), (121.46, 31.222)])],
+                            crs="EPSG:4326")
+    names = ["新微智谷", "临空园"] + ["未定位"] * parks_unlocated
+    parks = gpd.GeoDataFrame(
+        {"name_zh": names, "name_en": ["Xinwei", "Linkong"] + ["?"] * parks_unlocated,
+         "kind": ["park"] * len(names)},
+        geometry=[Point(121.42, 31.21), Point(121.37, 31.21)] + [None] * parks_unlocated,
+        crs="EPSG:4326")
+    items = [Item(_spec("zones", {"zone": ZONE}, "Zones © OpenStreetMap contributors"), zones),
+             Item(_spec("metro", {"metro": METRO}), line, labels=False),
+             Item(_spec("parks", {"park": PARK}), parks)]
+    return Content(title_zh, "Changning: test", [Panel("长宁", "Changning", items)])
+
+
+def _png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+def _near(img: np.ndarray, rgb, tol=12) -> int:
+    return int((np.abs(img - np.array(rgb)).max(axis=2) <= tol).sum())
+
+
+def _blend(color: str, alpha: float, under=(0xF7, 0xF6, 0xF2)):
+    c = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return [round(alpha * a + (1 - alpha) * b) for a, b in zip(c, under)]
+
+
+@pytest.mark.parametrize("w,h,dpi", [(101.6, 76.2, 100), (297, 210, 150), (120, 180, 72)])
+def test_png_has_the_asked_size_and_is_not_blank(w, h, dpi):
+    img = _png(render(_content(), FigureOptions(width_mm=w, height_mm=h, dpi=dpi)))
+    assert img.shape[:2] == (round(h / 25.4 * dpi), round(w / 25.4 * dpi))
+    gray = img.mean(axis=2)
+    assert gray.std() > 10  # not a flat image
+    assert (gray < 250).mean() > 0.2  # the map frame and its content cover the page
+
+
+def test_png_draws_each_style_in_its_colour():
+    img = _png(render(_content(), FigureOptions(width_mm=200, height_mm=150, dpi=100)))
+    assert _near(img, _blend(ZONE.fill_color, ZONE.fill_opacity)) > 5000  # zone fill
+    assert _near(img, (0x2C, 0x7F, 0xB8)) > 200  # the metro line
+    assert _near(img, _blend(PARK.fill_color, PARK.fill_opacity, (255, 255, 255))) > 20
+
+
+def test_svg_has_the_asked_size_title_and_drawing():
+    svg = render(_content(), FigureOptions(width_mm=180, height_mm=120, fmt="svg")).decode()
+    m = re.search(r'<svg[^>]*width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    assert m, svg[:400]
+    assert float(m.group(1)) == pytest.approx(180 / 25.4 * 72, abs=0.2)
+    assert float(m.group(2)) == pytest.approx(120 / 25.4 * 72, abs=0.2)
+    assert "<title>长宁区：测试</title>" in svg
+    assert svg.count("<path") > 50  # text is drawn as glyph outlines, so it prints anywhere
+    assert "#d95f02" in svg and "#2c7fb8" in svg
+
+
+def test_dashed_style_becomes_a_matplotlib_dash_in_points():
+    assert figure.linestyle(ZONE) == (0, (4.5, 3.0))
+    assert figure.linestyle(METRO) == "solid"
+    odd = Style("a", "a", "line", "#000", dash_array="2")
+    assert figure.linestyle(odd) == (0, (1.5, 1.5))
+
+
+def test_cjk_font_is_found_and_covers_chinese():
+    font = fonts.cjk_font()
+    assert fonts.covers(font.path, font.index, "长宁静安虹桥临空市北园区")
+    assert not fonts.covers(_dejavu(), 0, "长宁")
+
+
+def _dejavu() -> str:
+    from matplotlib import font_manager
+
+    return font_manager.findfont("DejaVu Sans", fallback_to_default=False)
+
+
+def _title_band(content: Content) -> np.ndarray:
+    img = _png(render(content, FigureOptions(width_mm=150, height_mm=100, dpi=150)))
+    return img[: int(img.shape[0] * 0.1)]
+
+
+def test_title_renders_cjk_glyphs_not_boxes(monkeypatch):
+    a, b = _content("长宁区：测试"), _content("静安区：测试")
+    # With the CJK font two different titles of the same length look different ...
+    assert np.abs(_title_band(a) - _title_band(b)).sum() > 1000
+    # ... and with a font lacking the glyphs both show identical boxes (so the check can fail).
+    monkeypatch.setattr(figure, "cjk_font", lambda: fonts.CJKFont("DejaVu Sans", _dejavu()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Glyph ... missing from font(s)"
+        assert np.abs(_title_band(a) - _title_band(b)).sum() == 0
+
+
+def test_missing_cjk_font_is_a_clear_503(monkeypatch):
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda entries=None: None)
+    monkeypatch.setattr(fonts, "_register_fontconfig_fonts", lambda: False)
+    fonts.cjk_font.cache_clear()
+    try:
+        with pytest.raises(fonts.FontUnavailable) as err:
+            render(_content())
+        assert err.value.status == 503
+        assert "fonts-noto-cjk" in str(err.value)
+    finally:
+        fonts.cjk_font.cache_clear()
+
+
+def test_find_cjk_font_skips_fonts_without_the_glyphs():
+    from matplotlib import font_manager
+
+    latin_only = [e for e in font_manager.fontManager.ttflist if e.name == "DejaVu Sans"]
+    assert latin_only and fonts.find_cjk_font(latin_only) is None
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    ({"width_mm": 10}, "width"), ({"height_mm": 5000}, "height"), ({"dpi": 10}, "dpi"),
+    ({"dpi": 2000}, "dpi"), ({"dpi": 150.5}, "dpi"), ({"width_mm": float("nan")}, "width"),
+    ({"lang": "fr"}, "lang"), ({"fmt": "gif"}, "format"),
+    ({"width_mm": 1189, "height_mm": 841, "dpi": 600}, "megapixels")])
+def test_bad_options_are_400_errors(kwargs, word):
+    with pytest.raises(FigureParamError) as err:
+        FigureOptions(**kwargs)
+    assert err.value.status == 400 and word in str(err.value)
+
+
+def test_default_size_is_a4_at_300_dpi():
+    assert FigureOptions().pixels == (3508, 2480)
+
+
+def test_nothing_located_is_an_error_not_a_blank_figure():
+    empty = _content()
+    for it in empty.panels[0].items:
+        it.frame = it.frame.iloc[0:0]
+    with pytest.raises(FigureParamError, match="nothing to draw"):
+        render(empty)
+
+
+def test_extent_is_fitted_in_metres_to_the_frame_aspect():
+    ext = figure.fit_extent((0, 0, 1000, 1000), aspect=2.0, pad=0)
+    assert ext == (-500.0, 0.0, 1500.0, 1000.0)
+    minx, miny, maxx, maxy = figure.metric_extent(_content().panels[0].items)
+    # the zones span 121.35-121.44 E at 31.2 N: about 8.6 km, measured in EPSG:32651
+    assert 8000 < maxx - minx < 13000  # includes the 13 km line
+    assert 4000 < maxy - miny < 5000
+
+
+def test_scale_bar_length_and_north_arrow_convergence():
+    assert [figure.nice_length(v) for v in (3.2, 740, 2500, 9999)] == [2, 500, 2000, 5000]
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True).transform(121.4, 31.2)
+    # west of zone 51's central meridian (123 E) meridians lean east going north: true north
+    # is clockwise of grid north by |lon - 123| * sin(lat) (first-order convergence)
+    expected = (123.0 - 121.4) * math.sin(math.radians(31.2))
+    assert figure.convergence_deg(x, y) == pytest.approx(expected, abs=0.02)
+
+
+def test_unlocated_features_are_reported_not_drawn():
+    notes = figure.unlocated_notes(_content(parks_unlocated=3), "en")
+    assert notes == ["parks layer: 3 without a known location, not drawn"]
+    assert figure.unlocated_notes(_content(parks_unlocated=0), "zh") == []
+
+
+def test_legend_and_attribution_come_from_the_layer_styles():
+    labels = [h.get_label() for h in figure.legend_entries(_content(), "en")]
+    assert labels == ["Functional area", "Metro", "Park"]
+    assert [h.get_label() for h in figure.legend_entries(_content(), "zh")] == [
+        "功能区", "轨道交通", "园区"]
+    assert figure.attributions(_content()) == ["Zones © OpenStreetMap contributors", "Fixture"]
+
+
+def test_comparison_panels_share_one_scale():
+    c = _content()
+    small = Panel("小", "small", [Item(c.panels[0].items[2].spec, c.panels[0].items[2].frame)])
+    two = Content("比较", "Comparison", [c.panels[0], small])
+    extents = figure.panel_extents(two.panels, aspect=0.8)
+    spans = {(round(e[2] - e[0], 3), round(e[3] - e[1], 3)) for e in extents}
+    assert len(spans) == 1  # same metres per millimetre in both panels
+    assert extents[0] != extents[1]  # each centred on its own content
+    img = _png(render(two, FigureOptions(width_mm=200, height_mm=100, dpi=80)))
+    assert img.shape[:2] == (round(100 / 25.4 * 80), round(200 / 25.4 * 80))

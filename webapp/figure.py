@@ -1,0 +1,461 @@
+"""Static figures (PNG, SVG) of built layers with matplotlib, styled from the layer registry.
+
+Drawn in EPSG:32651 (metres) with equal aspect, so the scale bar is true; the north arrow
+points to true north (UTM grid north differs by the meridian convergence, about 0.8° here).
+Leaflet sizes are CSS pixels (1/96 in) and become points (1/72 in) on paper: 1 px = 0.75 pt.
+No pyplot: each render owns its Figure, so concurrent requests do not share state.
+"""
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import pandas as pd
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib import patheffects
+from pyproj import Transformer
+
+from geo.crs import METRIC_CRS, STORAGE_CRS
+from geo.errors import ParkmapError
+from layers.spec import LayerSpec, Style
+from webapp.fonts import cjk_font
+
+PX_TO_PT = 0.75
+MM_PER_INCH = 25.4
+FORMATS = ("png", "svg")
+LANGS = ("zh", "en")
+# A4 landscape at 300 dpi: a full-page figure, or scaled to the text width of a portrait page.
+DEFAULT_WIDTH_MM, DEFAULT_HEIGHT_MM, DEFAULT_DPI = 297.0, 210.0, 300
+SIZE_RANGE_MM = (40.0, 1189.0)  # up to the long side of A0
+DPI_RANGE = (50, 600)
+MAX_PIXELS = 60_000_000  # A0-ish at 200 dpi; bounds memory and time per request
+PAD = 0.04  # fraction of the data extent added around it
+
+
+class FigureParamError(ParkmapError):
+    """A size, resolution, language or format a figure cannot be made with."""
+
+    status = 400
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    width_mm: float = DEFAULT_WIDTH_MM
+    height_mm: float = DEFAULT_HEIGHT_MM
+    dpi: int = DEFAULT_DPI
+    lang: str = "zh"
+    fmt: str = "png"
+
+    def __post_init__(self):
+        lo, hi = SIZE_RANGE_MM
+        for name in ("width_mm", "height_mm"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise FigureParamError(f"{name.split('_')[0]} must be {lo:g}-{hi:g} mm, got {v!r}")
+        if not isinstance(self.dpi, int) or not DPI_RANGE[0] <= self.dpi <= DPI_RANGE[1]:
+            raise FigureParamError(f"dpi must be an integer {DPI_RANGE[0]}-{DPI_RANGE[1]}, "
+                                   f"got {self.dpi!r}")
+        if self.pixels[0] * self.pixels[1] > MAX_PIXELS:
+            raise FigureParamError(f"{self.pixels[0]}x{self.pixels[1]} px is more than "
+                                   f"{MAX_PIXELS // 1_000_000} megapixels; lower the size or dpi")
+        if self.lang not in LANGS:
+            raise FigureParamError(f"lang must be one of {', '.join(LANGS)}, got {self.lang!r}")
+        if self.fmt not in FORMATS:
+            raise FigureParamError(f"format must be one of {', '.join(FORMATS)}, got {self.fmt!r}")
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        """PNG size in pixels: the size in mm at this dpi, rounded."""
+        return (round(self.width_mm / MM_PER_INCH * self.dpi),
+                round(self.height_mm / MM_PER_INCH * self.dpi))
+
+    @property
+    def inches(self) -> tuple[float, float]:
+        """Figure size, nudged to whole pixels (matplotlib truncates fractional ones)."""
+        w, h = self.pixels
+        return w / self.dpi, h / self.dpi
+
+
+@dataclass
+class Item:
+    """One layer (or a draft styled like one) to draw: its spec and its features (EPSG:4326)."""
+    spec: LayerSpec
+    frame: gpd.GeoDataFrame
+    labels: bool = True  # label its polygons and points (not its lines)
+
+
+@dataclass
+class Panel:
+    title_zh: str
+    title_en: str
+    items: list[Item]
+    # (minx, miny, maxx, maxy) in METRIC_CRS; None: the located features of non-context items
+    extent: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class Content:
+    """What a figure shows: a title, one panel per map (two for a comparison), extra notes."""
+    title_zh: str
+    title_en: str
+    panels: list[Panel]
+    notes_zh: list[str] = field(default_factory=list)
+    notes_en: list[str] = field(default_factory=list)
+
+    def text(self, lang: str, attr: str) -> str:
+        return getattr(self, f"{attr}_{lang}")
+
+
+def _pick(obj, lang: str, attr: str) -> str:
+    return getattr(obj, f"{attr}_{lang}")
+
+
+# --- geometry helpers -------------------------------------------------------------------
+
+def located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    geoms = frame.geometry
+    return frame[geoms.notna() & ~geoms.is_empty]
+
+
+def metric_extent(items: list[Item]) -> tuple[float, float, float, float]:
+    frames = [located(it.frame) for it in items if it.spec.group != "context"]
+    frames = [f for f in frames if len(f)] or [located(it.frame) for it in items]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        raise FigureParamError("nothing to draw: no feature has a location")
+    bounds = [f.to_crs(METRIC_CRS).total_bounds for f in frames]
+    minx, miny = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    maxx, maxy = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    return minx, miny, maxx, maxy
+
+
+def fit_extent(extent, aspect: float, pad: float = PAD):
+    """Grow ``extent`` (metres) by ``pad`` and to the frame's width/height ``aspect``."""
+    minx, miny, maxx, maxy = extent
+    w = max(maxx - minx, 200.0) * (1 + 2 * pad)
+    h = max(maxy - miny, 200.0) * (1 + 2 * pad)
+    if w / h < aspect:
+        w = h * aspect
+    else:
+        h = w / aspect
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+
+def nice_length(max_m: float) -> float:
+    """Largest 1, 2 or 5 x 10^n metres not above ``max_m``."""
+    exp = 10 ** math.floor(math.log10(max_m))
+    return max(m * exp for m in (1, 2, 5) if m * exp <= max_m)
+
+
+def convergence_deg(x: float, y: float) -> float:
+    """Angle from grid north to true north at metric point (x, y), clockwise positive."""
+    to_ll = Transformer.from_crs(METRIC_CRS, STORAGE_CRS, always_xy=True)
+    to_m = Transformer.from_crs(STORAGE_CRS, METRIC_CRS, always_xy=True)
+    lon, lat = to_ll.transform(x, y)
+    x2, y2 = to_m.transform(lon, lat + 0.01)
+    return math.degrees(math.atan2(x2 - x, y2 - y))
+
+
+# --- style -> matplotlib ----------------------------------------------------------------
+
+def linestyle(style: Style):
+    """Leaflet dashArray ("6 4", px) as a matplotlib dash tuple in points."""
+    if not style.dash_array:
+        return "solid"
+    parts = [float(p) * PX_TO_PT for p in style.dash_array.replace(",", " ").split()]
+    if len(parts) % 2:
+        parts *= 2  # SVG/Leaflet repeat an odd list to make it even
+    return (0, tuple(parts))
+
+
+def legend_handle(style: Style, lang: str):
+    label = _pick(style, lang, "label")
+    lw = style.weight * PX_TO_PT
+    if style.shape == "fill":
+        face = to_rgba(style.fill_color or style.color, style.fill_opacity)
+        return Patch(facecolor=face, edgecolor=to_rgba(style.color, style.opacity),
+                     linewidth=lw, linestyle=linestyle(style), label=label)
+    if style.shape == "point":
+        return Line2D([], [], linestyle="none", marker="o",
+                      markersize=2 * style.radius * PX_TO_PT,
+                      markerfacecolor=to_rgba(style.fill_color or style.color, style.fill_opacity),
+                      markeredgecolor=to_rgba(style.color, style.opacity),
+                      markeredgewidth=lw, label=label)
+    return Line2D([], [], color=to_rgba(style.color, style.opacity), linewidth=lw,
+                  linestyle=linestyle(style), label=label)
+
+
+def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float) -> None:
+    edge = to_rgba(style.color, style.opacity)
+    face = to_rgba(style.fill_color or style.color, style.fill_opacity)
+    lw = style.weight * PX_TO_PT
+    kinds = geoms.geom_type
+    polys = geoms[kinds.isin(["Polygon", "MultiPolygon"])]
+    lines = geoms[kinds.isin(["LineString", "MultiLineString", "LinearRing"])]
+    points = geoms[kinds.isin(["Point", "MultiPoint"])]
+    if len(polys):
+        polys.plot(ax=ax, facecolor=face, edgecolor=edge, linewidth=lw,
+                   linestyle=linestyle(style), zorder=z)
+    if len(lines):
+        lines.plot(ax=ax, color=edge, linewidth=lw, linestyle=linestyle(style), zorder=z + 0.1)
+    if len(points):
+        points.plot(ax=ax, marker="o", markersize=(2 * style.radius * PX_TO_PT) ** 2,
+                    color=face if style.fill_opacity else "none", edgecolor=edge,
+                    linewidth=lw, zorder=z + 0.2)
+
+
+# --- labels -----------------------------------------------------------------------------
+
+_POINT_OFFSETS = ((6, 0, "left", "center"), (-6, 0, "right", "center"), (0, 6, "center", "bottom"),
+                  (0, -6, "center", "top"), (5, 5, "left", "bottom"), (-5, 5, "right", "bottom"),
+                  (5, -5, "left", "top"), (-5, -5, "right", "top"))
+
+
+def _place_labels(ax, renderer, candidates, fontsize: float) -> int:
+    """Greedy: each label takes the first offset that overlaps no placed label; returns omitted."""
+    placed, omitted = [], 0
+    frame = ax.get_window_extent(renderer)
+    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+    for text, x, y, is_point, weight in candidates:
+        offsets = _POINT_OFFSETS if is_point else ((0, 0, "center", "center"),) + _POINT_OFFSETS
+        for dx, dy, ha, va in offsets:
+            t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                            ha=ha, va=va, fontsize=fontsize, fontweight=weight, zorder=50,
+                            path_effects=halo, annotation_clip=True)
+            box = t.get_window_extent(renderer)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+                      and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(b) for b in placed):
+                placed.append(box)
+                break
+            t.remove()
+        else:
+            omitted += 1
+    return omitted
+
+
+def _label_candidates(items: list[Item], lang: str, extent):
+    minx, miny, maxx, maxy = extent
+    polys, points = [], []
+    for it in items:
+        if not it.labels or it.spec.group == "context":
+            continue
+        f = located(it.frame).to_crs(METRIC_CRS)
+        for name, geom in zip(f.get(f"name_{lang}", [None] * len(f)), f.geometry):
+            if not isinstance(name, str) or not name:
+                continue
+            if geom.geom_type in ("Point", "MultiPoint"):
+                p, target = geom.centroid, points
+            elif geom.geom_type in ("Polygon", "MultiPolygon"):
+                p, target = geom.representative_point(), polys
+            else:
+                continue
+            if minx <= p.x <= maxx and miny <= p.y <= maxy:
+                target.append((name, p.x, p.y, target is points,
+                               "normal" if target is points else "bold", geom.area))
+    polys.sort(key=lambda c: -c[5])  # big areas first: they name the map's structure
+    return [c[:5] for c in polys + points]
+
+
+# --- the figure ---------------------------------------------------------------------------
+
+def panel_extents(panels: list[Panel], aspect: float) -> list[tuple]:
+    """Each panel's extent fitted to ``aspect``; several panels share one scale (same span)."""
+    extents = [fit_extent(p.extent or metric_extent(p.items), aspect) for p in panels]
+    if len(extents) > 1:
+        span = max(e[2] - e[0] for e in extents)
+        extents = [fit_extent(((e[0] + e[2] - span) / 2, (e[1] + e[3]) / 2,
+                               (e[0] + e[2] + span) / 2, (e[1] + e[3]) / 2), aspect, pad=0)
+                   for e in extents]
+    return extents
+
+
+def _mm(fig_mm: float, v: float) -> float:
+    return v / fig_mm
+
+
+def _scale_bar(ax, extent, fontsize: float) -> None:
+    minx, miny, maxx, maxy = extent
+    w, h = maxx - minx, maxy - miny
+    length = nice_length(w * 0.22)
+    x0, y0 = minx + 0.04 * w, miny + 0.045 * h
+    bar_h = h * 0.008
+    ax.add_patch(Rectangle((x0 - 0.015 * w, y0 - 0.035 * h), length + 0.045 * w, 0.085 * h,
+                           facecolor=(1, 1, 1, 0.8), edgecolor="none", zorder=60))
+    for i in range(4):
+        ax.add_patch(Rectangle((x0 + i * length / 4, y0), length / 4, bar_h, zorder=61,
+                               facecolor="black" if i % 2 == 0 else "white",
+                               edgecolor="black", linewidth=0.5))
+    km = length >= 1000
+    for frac in (0, 0.5, 1):
+        v = length * frac / (1000 if km else 1)
+        ax.text(x0 + length * frac, y0 + bar_h * 1.8, f"{v:g}", ha="center", va="bottom",
+                fontsize=fontsize, zorder=62)
+    ax.text(x0 + length + 0.01 * w, y0, "km" if km else "m", ha="left", va="bottom",
+            fontsize=fontsize, zorder=62)
+
+
+def _north_arrow(ax, extent, fontsize: float) -> None:
+    minx, miny, maxx, maxy = extent
+    w, h = maxx - minx, maxy - miny
+    size = 0.07 * min(w, h)
+    cx, cy = maxx - 0.05 * w, maxy - 0.06 * h - size
+    angle = math.radians(convergence_deg(cx, cy))
+    tip = (cx + size * math.sin(angle), cy + size * math.cos(angle))
+    ax.annotate("", xy=tip, xytext=(cx, cy), zorder=62,
+                arrowprops=dict(arrowstyle="-|>,head_length=0.8,head_width=0.4", color="black",
+                                linewidth=1.2))
+    ax.annotate("N", xy=tip, xytext=(0, 2), textcoords="offset points", ha="center",
+                va="bottom", fontsize=fontsize * 1.3, fontweight="bold", zorder=62,
+                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+
+
+def attributions(content: Content) -> list[str]:
+    seen = []
+    for panel in content.panels:
+        for it in panel.items:
+            a = (it.spec.attribution or "").strip()
+            if a and a not in seen:
+                seen.append(a)
+    return seen
+
+
+def unlocated_notes(content: Content, lang: str) -> list[str]:
+    notes = []
+    for panel in content.panels:
+        for it in panel.items:
+            n = int((it.frame.geometry.isna() | it.frame.geometry.is_empty).sum())
+            if n and (it.spec.id, n) not in [(s, c) for s, c, _ in notes]:
+                title = _pick(it.spec, lang, "title")
+                text = (f"{title}：{n} 项位置未知，未绘制" if lang == "zh"
+                        else f"{title}: {n} without a known location, not drawn")
+                notes.append((it.spec.id, n, text))
+    return [t for _, _, t in notes]
+
+
+def legend_entries(content: Content, lang: str) -> list:
+    """One handle per (layer, kind) actually drawn, in drawing order."""
+    handles, seen = [], set()
+    for panel in content.panels:
+        for it in panel.items:
+            f = located(it.frame)
+            kinds = f["kind"] if "kind" in f.columns else []
+            for kind in dict.fromkeys(kinds):
+                style = it.spec.style_for(kind)
+                key = (it.spec.id, _pick(style, lang, "label"))
+                if key not in seen:
+                    seen.add(key)
+                    handles.append(legend_handle(style, lang))
+    return handles
+
+
+def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
+    """The figure as PNG or SVG bytes. Raises FontUnavailable (503) if no CJK font exists."""
+    font = cjk_font()
+    with matplotlib.rc_context({"font.family": [font.name, "DejaVu Sans"],
+                                "lines.scale_dashes": False, "svg.fonttype": "path",
+                                "axes.unicode_minus": False}):
+        fig = _draw(content, options)
+        buf = io.BytesIO()
+        meta = {"Title": content.text(options.lang, "title")}
+        if options.fmt == "png":
+            meta["Software"] = "parkmap"
+        fig.savefig(buf, format=options.fmt, dpi=options.dpi, metadata=meta)
+    return buf.getvalue()
+
+
+def _draw(content: Content, options: FigureOptions) -> Figure:
+    lang = options.lang
+    W, H = options.width_mm, options.height_mm
+    k = max(0.6, min(2.0, math.sqrt(W * H / (DEFAULT_WIDTH_MM * DEFAULT_HEIGHT_MM))))
+    fig = Figure(figsize=options.inches, dpi=options.dpi, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    margin, title_band = 8.0, 16.0 * k
+    landscape = W >= H * 1.1
+    side = min(70.0 * k, 0.3 * W) if landscape else 0.0
+    bottom = 0.0 if landscape else min(60.0 * k, 0.3 * H)
+
+    fig.text(_mm(W, margin), 1 - _mm(H, margin), content.text(lang, "title"), ha="left",
+             va="top", fontsize=15 * k, fontweight="bold")
+    other = "en" if lang == "zh" else "zh"
+    fig.text(_mm(W, margin), 1 - _mm(H, margin + 8.5 * k), content.text(other, "title"),
+             ha="left", va="top", fontsize=9 * k, color="#444")
+
+    map_l, map_b = margin, margin + bottom
+    map_w = W - 2 * margin - (side + margin / 2 if side else 0)
+    map_h = H - 2 * margin - title_band - bottom
+    n = len(content.panels)
+    gap = 6.0
+    pw = (map_w - gap * (n - 1)) / n
+    aspect = pw / (map_h - (6.0 * k if n > 1 else 0))
+    extents = panel_extents(content.panels, aspect)
+
+    renderer = canvas.get_renderer()
+    omitted = 0
+    for i, (panel, extent) in enumerate(zip(content.panels, extents)):
+        ph = map_h - (6.0 * k if n > 1 else 0)
+        ax = fig.add_axes((_mm(W, map_l + i * (pw + gap)), _mm(H, map_b), _mm(W, pw), _mm(H, ph)))
+        if n > 1:
+            ax.set_title(_pick(panel, lang, "title"), fontsize=10 * k, fontweight="bold", pad=3)
+        _draw_panel(ax, panel, extent)
+        _scale_bar(ax, extent, 6.5 * k)
+        _north_arrow(ax, extent, 6.5 * k)
+        omitted += _place_labels(ax, renderer, _label_candidates(panel.items, lang, extent), 6.0 * k)
+
+    notes = list(content.notes_zh if lang == "zh" else content.notes_en)
+    notes += unlocated_notes(content, lang)
+    if omitted:
+        notes.append(f"{omitted} 个标注因空间不足省略" if lang == "zh"
+                     else f"{omitted} labels left out for lack of space")
+    attribution = ("数据：" if lang == "zh" else "Data: ") + "; ".join(attributions(content))
+    handles = legend_entries(content, lang)
+    if landscape:
+        lx, ly, wrap_mm = W - margin - side, H - margin - title_band, side
+        anchor = (_mm(W, lx), _mm(H, ly))
+        loc = "upper left"
+    else:
+        lx, ly, wrap_mm = margin, margin + bottom - 4, W - 2 * margin
+        anchor = (_mm(W, lx), _mm(H, ly))
+        loc = "upper left"
+    ncol = 1 if landscape else 2
+    if handles:
+        fig.legend(handles=handles, loc=loc, bbox_to_anchor=anchor, frameon=False,
+                   fontsize=7.5 * k, ncol=ncol, title="图例" if lang == "zh" else "Legend",
+                   title_fontsize=8.5 * k, alignment="left", handlelength=2.4, borderaxespad=0)
+    chars = max(20, int(wrap_mm / (2.4 * k if lang == "zh" else 1.3 * k)))
+    footer = "\n".join(textwrap.fill(s, chars) for s in notes + [attribution])
+    fig.text(_mm(W, lx), _mm(H, margin), footer, ha="left", va="bottom", fontsize=5.5 * k,
+             color="#333", linespacing=1.3)
+    return fig
+
+
+def _draw_panel(ax, panel: Panel, extent) -> None:
+    minx, miny, maxx, maxy = extent
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("#f7f6f2")
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.6)
+    for layer_no, it in enumerate(panel.items):
+        f = located(it.frame).to_crs(METRIC_CRS)
+        f = f.cx[minx:maxx, miny:maxy]  # bbox pre-filter; matplotlib clips the rest
+        if not len(f):
+            continue
+        kinds = f["kind"] if "kind" in f.columns else pd.Series([None] * len(f), index=f.index)
+        for kind in dict.fromkeys(kinds):
+            style = it.spec.style_for(kind)
+            _draw_group(ax, f.geometry[kinds == kind], style, z=1 + layer_no)
+    ax.set_xlabel("")  # geopandas labels the axes with the CRS units
+    ax.set_ylabel("")
