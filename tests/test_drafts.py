@@ -1,0 +1,194 @@
+"""Draft intake (formats, datums, every rejection) and storage (atomic, ids, delete)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from shapely.geometry import Point, box, shape
+
+from geo.crs import distance_m
+from geo.datum import wgs84_to_bd09, wgs84_to_gcj02
+from webapp.drafts import (DraftError, DraftStore, DraftTooLarge, Limits, UnknownDraft,
+                           check_datum, read_draft)
+
+LON, LAT = 121.4200, 31.2100  # a point in Changning (WGS84)
+
+
+def fc(*geoms, props=None):
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": (props or {}) if i == 0 else {}, "geometry": g}
+        for i, g in enumerate(geoms)]}).encode()
+
+
+def square(lon=LON, lat=LAT, d=0.01):
+    return {"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d],
+                                                [lon, lat + d], [lon, lat]]]}
+
+
+def bowtie():
+    return {"type": "Polygon", "coordinates": [[[LON, LAT], [LON + 0.01, LAT + 0.01],
+                                                [LON + 0.01, LAT], [LON, LAT + 0.01], [LON, LAT]]]}
+
+
+def rejected(data, **kw) -> DraftError:
+    with pytest.raises(DraftError) as info:
+        read_draft(data, **kw)
+    return info.value
+
+
+# --- accepted -------------------------------------------------------------------------------
+
+def test_geojson_polygons_lines_points():
+    data = fc(square(), {"type": "LineString", "coordinates": [[LON, LAT], [LON + 0.02, LAT]]},
+              {"type": "Point", "coordinates": [LON, LAT]}, props={"name": "东区", "zone": "east"})
+    gdf, facts = read_draft(data, filename="plan.geojson")
+    assert list(gdf["kind"]) == ["draft_zone", "draft_axis", "draft_park"]
+    assert gdf["name_zh"].iloc[0] == "东区" and gdf["zone"].iloc[0] == "east"
+    assert facts == {"format": "geojson", "datum": "WGS84", "features": 3, "vertices": 8,
+                     "geometry_types": {"Polygon": 1, "LineString": 1, "Point": 1}}
+    assert gdf.crs.to_epsg() == 4326
+    assert gdf.geometry.iloc[0].equals(shape(square()))  # WGS84: unchanged
+
+
+@pytest.mark.parametrize("datum,forward", [("GCJ-02", wgs84_to_gcj02), ("gcj02", wgs84_to_gcj02),
+                                           ("BD-09", wgs84_to_bd09), ("bd09", wgs84_to_bd09)])
+def test_datums_converted_to_wgs84(datum, forward):
+    lon, lat = forward(LON, LAT)  # the same ground point as seen on an Amap/Baidu map
+    gdf, facts = read_draft(fc({"type": "Point", "coordinates": [lon, lat]}), datum=datum)
+    assert facts["datum"] == check_datum(datum)
+    assert distance_m(gdf.geometry.iloc[0], Point(LON, LAT)) < 0.5  # BD-09 inverse: ~0.1 m
+    assert distance_m(Point(lon, lat), Point(LON, LAT)) > 300  # the shift is real
+
+
+def test_csv_lon_lat_and_wkt():
+    gdf, facts = read_draft(b"name,lon,lat\nA,121.42,31.21\nB,121.43,31.22\n", filename="p.csv")
+    assert facts["format"] == "csv" and list(gdf["name_en"]) == ["A", "B"]
+    assert gdf.geometry.iloc[1].equals(Point(121.43, 31.22))
+    wkt = box(LON, LAT, LON + 0.01, LAT + 0.01).wkt
+    gdf, facts = read_draft(f'Name,WKT\nzone,"{wkt}"\n'.encode(), datum="GCJ-02")
+    assert facts["format"] == "csv" and gdf.geometry.iloc[0].geom_type == "Polygon"
+    assert distance_m(gdf.geometry.iloc[0].centroid, box(LON, LAT, LON + .01, LAT + .01).centroid) > 300
+
+
+def test_utf8_bom_and_sniffing():
+    gdf, facts = read_draft("\ufeff名称,lon,lat\n硅巷,121.42,31.21\n".encode())
+    assert facts["format"] == "csv" and len(gdf) == 1
+    assert read_draft(b"  " + fc(square()))[1]["format"] == "geojson"
+
+
+# --- rejected -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data,kw,message", [
+    (b"", {}, "empty file"),
+    (b"   \n", {}, "empty file"),
+    (b"\xff\xfe\x00", {}, "not a text file"),
+    (b"hello world", {}, "neither GeoJSON nor CSV"),
+    (b"<kml/>", {"filename": "a.kml"}, "not .kml"),
+    (b"{not json", {"filename": "a.geojson"}, "not valid JSON: line 1, column 2"),
+    (b'{"type": "Polygon", "coordinates": []}', {}, "expected a GeoJSON FeatureCollection, got type 'Polygon'"),
+    (b'{"type": "FeatureCollection", "features": []}', {}, "no features"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "x"}, '
+     b'"geometry": null}]}', {}, "feature 0 ('x'): has no geometry"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, '
+     b'"geometry": {"type": "Polygon", "coordinates": [[[121.4, 31.2], [121.5, 31.2]]]}}]}', {},
+     "feature 0: unreadable geometry"),
+    (b"a,b\n1,2\n", {"filename": "a.csv"}, "CSV needs columns lon and lat, or a wkt column; found: a, b"),
+    (b"lon,lat\n", {"filename": "a.csv"}, "header but no rows"),
+    (b"name,lon,lat\nA,121.4,31.2\nB,east,31.2\n", {}, "row 3, column lon: 'east' is not a number"),
+    (b"wkt\nPOLYGON((1 2\n", {}, "row 2, column wkt: not valid WKT"),
+    (b"lon,lat\n121.4,31.2\n", {"datum": "UTM"}, "unknown datum 'UTM'"),
+])
+def test_rejections_say_what_and_where(data, kw, message):
+    err = rejected(data, **kw)
+    assert message in str(err) and err.status == 400
+
+
+def test_wrong_geometry_type():
+    gc = {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [LON, LAT]}]}
+    err = rejected(fc(square(), gc))
+    assert "feature 1: geometry type GeometryCollection is not allowed" in str(err)
+
+
+def test_swapped_lon_lat_and_outside_shanghai():
+    err = rejected(b"name,lon,lat\nP,31.21,121.42\n")
+    assert "row 2 ('P'): coordinate (31.21, 121.42) is outside Shanghai" in str(err)
+    assert "swapped" in str(err)
+    err = rejected(fc({"type": "Point", "coordinates": [116.39, 39.91]}), datum="GCJ-02")
+    assert "outside Shanghai" in str(err) and "datum stated (GCJ-02)" in str(err)
+    err = rejected(fc({"type": "Point", "coordinates": [350000, 3455000]}))
+    assert "not lon/lat degrees" in str(err)
+
+
+def test_self_intersecting_polygon_offers_repair_in_uploaded_datum():
+    err = rejected(fc(square(), bowtie(), props={"name": "ok"}), datum="GCJ-02")
+    assert str(err).startswith("feature 1: invalid Polygon (Self-intersection")
+    repaired = err.details["repaired"]
+    assert repaired["datum"] == "GCJ-02"
+    feat, = repaired["features"]
+    assert feat["properties"]["index"] == 1
+    fixed = shape(feat["geometry"])
+    assert fixed.is_valid and fixed.geom_type == "MultiPolygon"
+    assert fixed.area == pytest.approx(0.01 * 0.01 / 2)  # two triangles of the bow tie
+    assert err.details["problems"] == [str(err)]
+
+
+def test_every_problem_listed():
+    err = rejected(fc(bowtie(), {"type": "Point", "coordinates": [0, 0]}, bowtie()))
+    assert "(and 2 more problem(s))" in str(err) and len(err.details["problems"]) == 3
+    assert len(err.details["repaired"]["features"]) == 2
+
+
+def test_limits():
+    limits = Limits(max_bytes=200, max_features=2, max_vertices=9)
+    with pytest.raises(DraftTooLarge, match="file too large: 201 bytes; the limit is 200"):
+        read_draft(b"lon,lat\n" + b" " * 193, limits=limits)
+    with pytest.raises(DraftTooLarge, match="too many features: 3; the limit is 2"):
+        read_draft(b"lon,lat\n121.4,31.2\n121.4,31.2\n121.4,31.2\n", limits=limits)
+    with pytest.raises(DraftTooLarge, match="too many vertices: 10; the limit is 9"):
+        read_draft(fc(square(), square()), limits=Limits(max_vertices=9))
+    assert DraftTooLarge("x").status == 413
+    assert Limits.from_config({"DRAFT_MAX_FEATURES": "7"}).max_features == 7
+
+
+# --- storage --------------------------------------------------------------------------------
+
+def test_store_roundtrip_list_delete(tmp_path):
+    store = DraftStore(tmp_path / "drafts")
+    assert store.index() == []
+    gdf, facts = read_draft(fc(square(), props={"name": "东区"}), datum="BD-09")
+    meta = store.save(gdf, facts, name="my draft", filename="up/plan.geojson")
+    assert len(meta["id"]) == 8 and meta["name"] == "my draft" and meta["filename"] == "plan.geojson"
+    assert meta["datum"] == "BD-09"
+    assert [p.name for p in (tmp_path / "drafts").iterdir()] == [f"{meta['id']}.geojson"]
+    again, meta2 = DraftStore(tmp_path / "drafts").load(meta["id"])  # a fresh store: from disk
+    assert meta2 == meta
+    assert list(again["id"]) == [f"draft-{meta['id']}-0"]
+    assert again["source"].iloc[0] == f"draft:{meta['id']}" and "BD-09" in again["basis"].iloc[0]
+    assert distance_m(again.geometry.iloc[0].centroid, gdf.geometry.iloc[0].centroid) < 0.2
+    assert [m["id"] for m in store.index()] == [meta["id"]]
+    store.delete(meta["id"])
+    assert store.index() == [] and not any((tmp_path / "drafts").iterdir())
+    with pytest.raises(UnknownDraft, match="deleted, or never stored"):
+        store.load(meta["id"])
+    with pytest.raises(UnknownDraft):
+        store.delete(meta["id"])
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCDEF12", "abc", "", "1234567g"])
+def test_ids_are_checked(tmp_path, bad):
+    with pytest.raises(UnknownDraft, match="8 hexadecimal"):
+        DraftStore(tmp_path).load(bad)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    import geo.geojson_io
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(geo.geojson_io, "dumps", boom)
+    store = DraftStore(tmp_path / "drafts")
+    gdf, facts = read_draft(fc(square()))
+    with pytest.raises(OSError):
+        store.save(gdf, facts)
+    assert list((tmp_path / "drafts").iterdir()) == [] and store.index() == []

@@ -1,0 +1,382 @@
+"""Planners' drafts: intake (GeoJSON or CSV, in WGS84, GCJ-02 or BD-09) and storage.
+
+Intake checks everything before anything is kept and raises DraftError naming the feature
+(or CSV row) and field at fault. It never repairs silently: an invalid polygon is refused and
+the error carries shapely's ``make_valid`` repair, in the datum uploaded, for the planner to
+check and send back. Accepted drafts are converted to WGS84 and stored one file per draft
+under ``INSTANCE_DIR/drafts`` (written to a temp file, then renamed), so they survive restarts.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely import wkt as shapely_wkt
+from shapely.geometry import Point
+
+from geo.datum import DATUMS, convert_geometry
+from geo.errors import ParkmapError
+from geo.geojson_io import (GeoJSONError, dumps, geometry_json, parse_features,
+                            to_feature_collection, write_geojson)
+from geo.crs import STORAGE_CRS
+from layers.spec import LayerSpec, Style
+
+# Defaults of the create_app config keys (PARKMAP_DRAFT_MAX_* in the environment).
+LIMIT_DEFAULTS = {"DRAFT_MAX_BYTES": 2_000_000, "DRAFT_MAX_FEATURES": 500,
+                  "DRAFT_MAX_VERTICES": 50_000}
+# Shanghai municipality with a margin (Chongming and the Yangshan islands included).
+SHANGHAI_BOUNDS = (120.80, 30.60, 122.30, 31.95)  # lon min, lat min, lon max, lat max
+ALLOWED_TYPES = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "Point", "MultiPoint")
+KIND_BY_TYPE = {"Polygon": "draft_zone", "MultiPolygon": "draft_zone",
+                "LineString": "draft_axis", "MultiLineString": "draft_axis",
+                "Point": "draft_park", "MultiPoint": "draft_park"}
+DATUM_ALIASES = {"wgs84": "WGS84", "wgs-84": "WGS84", "epsg:4326": "WGS84",
+                 "gcj02": "GCJ-02", "gcj-02": "GCJ-02", "bd09": "BD-09", "bd-09": "BD-09"}
+MAX_PROBLEMS = 20  # problems listed in one error
+NAME_MAX = 100
+_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+class DraftError(ParkmapError):
+    """An upload refused; ``details`` (JSON-ready) says where, and may carry repaired shapes."""
+
+    status = 400
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
+class DraftTooLarge(DraftError):
+    status = 413
+
+
+class UnknownDraft(ParkmapError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = LIMIT_DEFAULTS["DRAFT_MAX_BYTES"]
+    max_features: int = LIMIT_DEFAULTS["DRAFT_MAX_FEATURES"]
+    max_vertices: int = LIMIT_DEFAULTS["DRAFT_MAX_VERTICES"]
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Limits":
+        return cls(*(int(config.get(k, v)) for k, v in LIMIT_DEFAULTS.items()))
+
+
+def check_datum(datum: str | None) -> str:
+    """The canonical datum name (WGS84 when not given); DraftError listing the choices if unknown."""
+    if datum is None or str(datum).strip() == "":
+        return "WGS84"
+    d = str(datum).strip()
+    d = DATUM_ALIASES.get(d.lower(), d)
+    if d not in DATUMS:
+        raise DraftError(f"unknown datum {datum!r}; state one of {', '.join(DATUMS)} (WGS84 for "
+                         "GPS/OpenStreetMap, GCJ-02 for data traced on Amap/Tencent, BD-09 for Baidu)")
+    return d
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _format(filename: str | None, text: str) -> str:
+    ext = Path(filename or "").suffix.lower()
+    if ext in (".geojson", ".json"):
+        return "geojson"
+    if ext == ".csv":
+        return "csv"
+    if ext:
+        raise DraftError(f"{filename}: expected a GeoJSON (.geojson, .json) or CSV (.csv) file, "
+                         f"not {ext}")
+    return "geojson" if text.lstrip()[:1] in ("{", "[") else "csv"
+
+
+def _read_geojson(text: str, limits: Limits) -> tuple[list, list[dict]]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DraftError(f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if isinstance(doc, dict) and doc.get("type") != "FeatureCollection" and "type" in doc:
+        raise DraftError(f"expected a GeoJSON FeatureCollection, got type {doc.get('type')!r}")
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if isinstance(feats, list):
+        if not feats:
+            raise DraftError("empty draft: the FeatureCollection has no features")
+        _check_count(len(feats), limits)
+    # Null geometries would be "unlocated" in a layer; in a draft they are an error.
+    for i, f in enumerate(feats or []):
+        if isinstance(f, dict) and f.get("type") == "Feature" and not f.get("geometry"):
+            raise DraftError(f"feature {i}{_label(f.get('properties'))}: has no geometry",
+                             {"feature": i})
+    try:
+        gdf = parse_features(doc, where="upload")
+    except GeoJSONError as exc:
+        raise DraftError(str(exc)) from None
+    return list(gdf.geometry), [f.get("properties") or {} for f in feats]
+
+
+def _read_csv(text: str, limits: Limits) -> tuple[list, list[dict]]:
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DraftError(f"not a readable CSV file ({exc})") from None
+    has_xy, has_wkt = {"lon", "lat"} <= set(header), "wkt" in header
+    if not (has_xy or has_wkt):
+        raise DraftError("CSV needs columns lon and lat, or a wkt column; found: "
+                         + (", ".join(h for h in header if h) or "no header"))
+    if not rows:
+        raise DraftError("empty draft: the CSV has a header but no rows")
+    _check_count(len(rows), limits)
+    geoms, props = [], []
+    for n, raw in enumerate(rows):
+        row = {h: (v.strip() if isinstance(v, str) else v) for h, v in zip(header, raw.values())}
+        line = n + 2  # 1-based, after the header
+        if has_wkt and row.get("wkt"):
+            try:
+                g = shapely_wkt.loads(row["wkt"])
+            except Exception as exc:  # shapely raises GEOSException or ValueError
+                raise DraftError(f"row {line}, column wkt: not valid WKT ({exc})",
+                                 {"row": line, "field": "wkt"}) from None
+        elif has_xy:
+            xy = []
+            for col in ("lon", "lat"):
+                try:
+                    xy.append(float(row.get(col) or ""))
+                except ValueError:
+                    raise DraftError(f"row {line}, column {col}: {row.get(col)!r} is not a number",
+                                     {"row": line, "field": col}) from None
+            g = Point(*xy)
+        else:
+            raise DraftError(f"row {line}: the wkt column is empty", {"row": line, "field": "wkt"})
+        geoms.append(g)
+        props.append({k: v for k, v in row.items() if k not in ("lon", "lat", "wkt") and k and v})
+    return geoms, props
+
+
+def _check_count(n: int, limits: Limits) -> None:
+    if n > limits.max_features:
+        raise DraftTooLarge(f"too many features: {n}; the limit is {limits.max_features}")
+
+
+def _label(props) -> str:
+    if isinstance(props, dict):
+        name = props.get("name") or props.get("name_zh") or props.get("name_en")
+        if name:
+            return f" ({str(name)[:40]!r})"
+    return ""
+
+
+def _where(i: int, props: dict, fmt: str) -> str:
+    return (f"row {i + 2}" if fmt == "csv" else f"feature {i}") + _label(props)
+
+
+def _coordinate_problem(geom, where: str, datum: str) -> str | None:
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        return f"{where}: coordinates must be finite numbers"
+    lon0, lat0, lon1, lat1 = SHANGHAI_BOUNDS
+    inside = ((coords[:, 0] >= lon0) & (coords[:, 0] <= lon1)
+              & (coords[:, 1] >= lat0) & (coords[:, 1] <= lat1))
+    if inside.all():
+        return None
+    x, y = coords[~inside][0]
+    swapped = lon0 <= y <= lon1 and lat0 <= x <= lat1
+    if swapped:
+        hint = "lon and lat look swapped: put longitude (~121.4) first, latitude (~31.2) second"
+    elif abs(x) > 180 or abs(y) > 90:
+        hint = "these are not lon/lat degrees (projected metres?); convert to lon/lat first"
+    else:
+        hint = (f"check the lon/lat order and that the datum stated ({datum}) is the one the "
+                "data was drawn in")
+    return (f"{where}: coordinate ({x:g}, {y:g}) is outside Shanghai (lon {lon0}–{lon1}, "
+            f"lat {lat0}–{lat1}); {hint}")
+
+
+def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = "WGS84",
+               limits: Limits = Limits()) -> tuple[gpd.GeoDataFrame, dict]:
+    """Validate an upload and return it as a WGS84 GeoDataFrame plus intake facts.
+
+    Raises DraftError (400) or DraftTooLarge (413); nothing is written here.
+    """
+    datum = check_datum(datum)
+    if not data or not data.strip():
+        raise DraftError("empty file: nothing was uploaded")
+    if len(data) > limits.max_bytes:
+        raise DraftTooLarge(f"file too large: {len(data):,} bytes; the limit is {limits.max_bytes:,}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DraftError("not a text file: a draft is GeoJSON or CSV in UTF-8") from None
+    fmt = _format(filename, text)
+    try:
+        geoms, props = (_read_geojson if fmt == "geojson" else _read_csv)(text, limits)
+    except DraftError as exc:
+        if fmt == "csv" and not filename and str(exc).startswith("CSV needs"):
+            raise DraftError(f"neither GeoJSON nor CSV with coordinates: {exc}") from None
+        raise
+
+    vertices = int(sum(shapely.get_num_coordinates(g) for g in geoms))
+    if vertices > limits.max_vertices:
+        raise DraftTooLarge(f"too many vertices: {vertices:,}; the limit is {limits.max_vertices:,} "
+                            "(simplify the shapes)")
+    problems, repaired = [], []
+    for i, (g, p) in enumerate(zip(geoms, props)):
+        where = _where(i, p, fmt)
+        if g.geom_type not in ALLOWED_TYPES:
+            problems.append(f"{where}: geometry type {g.geom_type} is not allowed; use "
+                            + ", ".join(ALLOWED_TYPES))
+            continue
+        if g.is_empty:
+            problems.append(f"{where}: empty {g.geom_type}")
+            continue
+        coord = _coordinate_problem(g, where, datum)
+        if coord:
+            problems.append(coord)
+            continue
+        if not g.is_valid:
+            reason = shapely.is_valid_reason(g)
+            fixed = shapely.make_valid(g)
+            problems.append(f"{where}: invalid {g.geom_type} ({reason}); a repaired shape is "
+                            "offered in 'repaired' — check it and upload it if it is what you meant")
+            repaired.append({"type": "Feature", "properties": {"index": i, "reason": reason, **p},
+                             "geometry": geometry_json(fixed)})
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        details = {"problems": problems[:MAX_PROBLEMS]}
+        if repaired:
+            details["repaired"] = {"type": "FeatureCollection", "datum": datum, "features": repaired}
+        raise DraftError(problems[0] + more, details)
+
+    wgs = [convert_geometry(g, datum, "WGS84") for g in geoms]
+    types = {}
+    for g in geoms:
+        types[g.geom_type] = types.get(g.geom_type, 0) + 1
+    gdf = gpd.GeoDataFrame([_properties(i, p, g) for i, (p, g) in enumerate(zip(props, geoms))],
+                           geometry=wgs, crs=STORAGE_CRS)
+    return gdf, {"format": fmt, "datum": datum, "features": len(gdf), "vertices": vertices,
+                 "geometry_types": types}
+
+
+def _properties(i: int, p: dict, g) -> dict:
+    """The feature property contract (see CONTRIBUTING.md), filled from what the planner gave."""
+    name_zh = p.get("name_zh") or p.get("name") or p.get("name_en") or f"草图要素 {i + 1}"
+    name_en = p.get("name_en") or p.get("name") or p.get("name_zh") or f"Draft feature {i + 1}"
+    zone = p.get("zone")
+    return {"index": i, "name_zh": str(name_zh)[:NAME_MAX], "name_en": str(name_en)[:NAME_MAX],
+            "kind": KIND_BY_TYPE[g.geom_type], "district": None,
+            "zone": str(zone)[:NAME_MAX] if zone else None,
+            "role": str(p["role"])[:200] if p.get("role") else "planner's draft"}
+
+
+# --- storage --------------------------------------------------------------------------------
+
+class DraftStore:
+    """Drafts as ``<root>/<id>.geojson``: the WGS84 features plus a top-level ``draft`` member."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _path(self, draft_id: str) -> Path:
+        if not isinstance(draft_id, str) or not _ID.match(draft_id):
+            raise UnknownDraft(f"no draft {draft_id!r}: draft ids are 8 hexadecimal characters")
+        return self.root / f"{draft_id}.geojson"
+
+    def save(self, gdf: gpd.GeoDataFrame, facts: dict, name: str | None = None,
+             filename: str | None = None) -> dict:
+        """Store an accepted draft under a new id; returns its metadata."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            draft_id = secrets.token_hex(4)
+            if not self._path(draft_id).exists():
+                break
+        gdf = gdf.copy()
+        gdf.insert(0, "id", [f"draft-{draft_id}-{i}" for i in gdf["index"]])
+        gdf = gdf.drop(columns="index")
+        gdf["source"] = f"draft:{draft_id}"
+        gdf["basis"] = f"uploaded by a planner in {facts['datum']}, converted to WGS84"
+        gdf["confidence"] = None
+        label = (name or "").strip() or (Path(filename).stem if filename else "") or f"draft {draft_id}"
+        meta = {"id": draft_id, "name": label[:NAME_MAX],
+                "filename": Path(filename).name[:NAME_MAX] if filename else None,
+                "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **facts}
+        path = self._path(draft_id)
+        try:
+            write_geojson(gdf, path, name=f"draft:{draft_id}", draft=meta)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)
+            raise
+        return meta
+
+    def load(self, draft_id: str) -> tuple[gpd.GeoDataFrame, dict]:
+        path = self._path(draft_id)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UnknownDraft(f"no draft {draft_id!r} (deleted, or never stored)") from None
+        return parse_features(doc, where=path.name), doc["draft"]
+
+    def meta(self, draft_id: str) -> dict:
+        return self.load(draft_id)[1]
+
+    def index(self) -> list[dict]:
+        """Metadata of every stored draft, newest first."""
+        out = []
+        for p in sorted(self.root.glob("*.geojson")) if self.root.is_dir() else []:
+            if _ID.match(p.stem):
+                try:
+                    out.append(json.loads(p.read_text(encoding="utf-8"))["draft"])
+                except (OSError, ValueError, KeyError):
+                    continue  # a file we did not write; not a draft
+        return sorted(out, key=lambda m: m["created"], reverse=True)
+
+    def delete(self, draft_id: str) -> None:
+        path = self._path(draft_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise UnknownDraft(f"no draft {draft_id!r} (deleted, or never stored)") from None
+
+
+def feature_collection(gdf: gpd.GeoDataFrame, meta: dict) -> dict:
+    return to_feature_collection(gdf, name=f"draft:{meta['id']}", draft=meta)
+
+
+def feature_collection_text(gdf: gpd.GeoDataFrame, meta: dict) -> str:
+    return dumps(feature_collection(gdf, meta))
+
+
+# How drafts are drawn: a layer spec like the registry's, but not in the registry.
+DRAFT_LAYER = LayerSpec(
+    id="draft",
+    title_zh="规划师草图",
+    title_en="Planner's draft",
+    description_zh="上传的草图（已转换为 WGS84）。",
+    description_en="An uploaded draft (converted to WGS84).",
+    sources=(),
+    attribution="uploaded draft",
+    license="as uploaded",
+    styles={
+        "draft_zone": Style("草图：片区", "Draft: zone", "fill", color="#00897b", weight=2,
+                            fill_color="#4db6ac", fill_opacity=0.25, dash_array="2 4"),
+        "draft_axis": Style("草图：轴线", "Draft: axis", "line", color="#00695c", weight=4,
+                            dash_array="8 4"),
+        "draft_park": Style("草图：园区", "Draft: park", "point", color="#004d40",
+                            fill_color="#26a69a", fill_opacity=0.9, radius=7),
+    },
+    build=lambda ctx: None,
+    group="plan",
+)
