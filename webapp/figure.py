@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
@@ -244,26 +245,29 @@ def _place_labels(ax, renderer, candidates, fontsize: float) -> int:
 
 
 def _label_candidates(items: list[Item], lang: str, extent):
-    minx, miny, maxx, maxy = extent
+    """Areas first (largest first: they name the map's structure), then points of the
+    topmost layer first (parks before stations)."""
+    box = shapely.box(*extent)
     polys, points = [], []
-    for it in items:
+    for it in reversed(items):
         if not it.labels or it.spec.group == "context":
             continue
         f = located(it.frame).to_crs(METRIC_CRS)
-        for name, geom in zip(f.get(f"name_{lang}", [None] * len(f)), f.geometry):
+        names = f[f"name_{lang}"] if f"name_{lang}" in f.columns else [None] * len(f)
+        for name, geom in zip(names, f.geometry):
             if not isinstance(name, str) or not name:
                 continue
             if geom.geom_type in ("Point", "MultiPoint"):
-                p, target = geom.centroid, points
+                p = geom.centroid
+                if box.contains(p):
+                    points.append((name, p.x, p.y, True, "normal"))
             elif geom.geom_type in ("Polygon", "MultiPolygon"):
-                p, target = geom.representative_point(), polys
-            else:
-                continue
-            if minx <= p.x <= maxx and miny <= p.y <= maxy:
-                target.append((name, p.x, p.y, target is points,
-                               "normal" if target is points else "bold", geom.area))
-    polys.sort(key=lambda c: -c[5])  # big areas first: they name the map's structure
-    return [c[:5] for c in polys + points]
+                visible = geom.intersection(box)
+                if visible.area > 0.02 * box.area or visible.area > 0.5 * geom.area:
+                    p = visible.representative_point()
+                    polys.append((visible.area, (name, p.x, p.y, False, "bold")))
+    polys.sort(key=lambda c: -c[0])
+    return [c for _, c in polys] + points
 
 
 # --- the figure ---------------------------------------------------------------------------
@@ -459,3 +463,61 @@ def _draw_panel(ax, panel: Panel, extent) -> None:
             _draw_group(ax, f.geometry[kinds == kind], style, z=1 + layer_no)
     ax.set_xlabel("")  # geopandas labels the axes with the CRS units
     ax.set_ylabel("")
+
+
+# --- what to draw: named maps, layer lists ------------------------------------------------
+
+def _items(layer_ids, store) -> list[Item]:
+    from layers.registry import get_layer
+
+    specs = [get_layer(i) for i in layer_ids]  # raises UnknownLayer (404) first
+    return [Item(spec, store.frame(spec.id)) for spec in specs]
+
+
+def _built_note(store) -> tuple[list[str], list[str]]:
+    try:
+        day = store.index().get("generated")
+    except ParkmapError:
+        day = None
+    if not day:
+        return [], []
+    return [f"图层构建于 {day}（parkmap）"], [f"Layers built {day} (parkmap)"]
+
+
+def focus_layers(named_map) -> list[str]:
+    """The layers that make this map what it is: those not shared by every named map
+    (changning_zones for Changning, ...); the figure frames their features."""
+    from webapp.maps import MAPS
+
+    shared = set.intersection(*(set(m.layers) for m in MAPS))
+    return [i for i in named_map.layers if i not in shared] or list(named_map.layers)
+
+
+def map_content(map_id: str, store) -> Content:
+    from webapp.maps import get_map
+
+    m = get_map(map_id)  # raises UnknownMap (404)
+    items = _items(m.layers, store)
+    focus = [it for it in items if it.spec.id in focus_layers(m)]
+    panel = Panel(m.title_zh, m.title_en, items, extent=metric_extent(focus))
+    return Content(m.title_zh, m.title_en, [panel], *_built_note(store))
+
+
+def layers_content(layer_ids: list[str], store) -> Content:
+    items = _items(layer_ids, store)
+    title_zh = "、".join(it.spec.title_zh for it in items)
+    title_en = ", ".join(it.spec.title_en for it in items)
+    return Content(title_zh, title_en, [Panel(title_zh, title_en, items)], *_built_note(store))
+
+
+LAYERS_PREFIX = "layers:"
+
+
+def content_for(target: str, store) -> Content:
+    """``target``: a named map id, or ``layers:<id>,<id>`` for a list of layers."""
+    if target.startswith(LAYERS_PREFIX):
+        ids = [i.strip() for i in target[len(LAYERS_PREFIX):].split(",") if i.strip()]
+        if not ids:
+            raise FigureParamError("layers: give at least one layer id, e.g. layers:parks,line2")
+        return layers_content(ids, store)
+    return map_content(target, store)

@@ -1,0 +1,56 @@
+"""`parkmap png`, `parkmap svg` (static figures) and `parkmap export` (static site)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from layers.sources import LAYERS_DIR
+from webapp import figure
+
+
+def register(sub) -> None:
+    for fmt in figure.FORMATS:
+        p = sub.add_parser(fmt, help=f"render a named map (or layers:a,b) as a static {fmt.upper()}")
+        p.add_argument("target", metavar="MAP",
+                       help="named map id (changning, jingan, overview) or layers:<id>,<id>")
+        p.add_argument("out", type=Path, metavar=f"OUT.{fmt}")
+        _figure_options(p)
+        p.set_defaults(func=_figure, fmt=fmt)
+
+
+def _figure_options(p) -> None:
+    p.add_argument("--lang", choices=figure.LANGS, default="zh", help="label language (default zh)")
+    p.add_argument("--width", type=float, default=figure.DEFAULT_WIDTH_MM, metavar="MM",
+                   help=f"width in mm (default {figure.DEFAULT_WIDTH_MM:g}, A4 landscape)")
+    p.add_argument("--height", type=float, default=figure.DEFAULT_HEIGHT_MM, metavar="MM",
+                   help=f"height in mm (default {figure.DEFAULT_HEIGHT_MM:g})")
+    p.add_argument("--dpi", type=int, default=figure.DEFAULT_DPI,
+                   help=f"resolution (default {figure.DEFAULT_DPI})")
+    p.add_argument("--layers-dir", type=Path, default=LAYERS_DIR, metavar="DIR",
+                   help=f"built layers to draw (default {LAYERS_DIR})")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomic: a failed or interrupted run never leaves half an image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _figure(args) -> int:
+    from layers.store import LayerStore
+
+    options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi,
+                                   lang=args.lang, fmt=args.fmt)
+    started = time.perf_counter()
+    data = figure.render(figure.content_for(args.target, LayerStore(args.layers_dir)), options)
+    _write(args.out, data)
+    w, h = options.pixels
+    print(f"{args.out}: {args.fmt.upper()} {args.width:g}x{args.height:g} mm"
+          + (f", {w}x{h} px at {args.dpi} dpi" if args.fmt == "png" else "")
+          + f", {len(data) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)
+    print(args.out)
+    return 0
