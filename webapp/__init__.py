@@ -1,1 +1,59 @@
-"""parkmap web app (Flask); see ``create_app``."""
+"""parkmap web app (Flask): ``create_app(config=None)``.
+
+Settings come from webapp.config (defaults, then PARKMAP_* environment, then ``config``).
+Blueprints are listed once in BLUEPRINTS; each module exposes ``bp``.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+from flask import Flask, g, request
+
+from webapp import config as settings
+from webapp import errors
+
+BLUEPRINTS = ("webapp.assets", "webapp.pages", "webapp.api")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600  # static assets; ETag revalidates after
+    app.config.update(settings.load(config))
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    errors.register(app)
+    for name in BLUEPRINTS:
+        app.register_blueprint(import_module(name).bp)
+    app.after_request(_headers)
+    return app
+
+
+def content_security_policy(frame_ancestors: str, img_origins=()) -> str:
+    """Scripts, styles, data only from this app; images also from the basemap's tile hosts."""
+    img = " ".join(["'self'", "data:", *img_origins])
+    return ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; "
+            f"img-src {img}; connect-src 'self'; base-uri 'self'; form-action 'self'; "
+            f"frame-ancestors {frame_ancestors}")
+
+
+def _headers(resp):
+    """Security and caching headers on every response (ETag + conditional 304 for GETs)."""
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    if resp.mimetype == "text/html":
+        resp.headers.setdefault("Content-Security-Policy", content_security_policy(
+            _app_config("FRAME_ANCESTORS"), g.get("img_origins", ())))
+    if (request.method in ("GET", "HEAD") and resp.status_code == 200
+            and not resp.direct_passthrough and not resp.is_streamed):
+        if "ETag" not in resp.headers:
+            resp.add_etag()
+        resp.headers.setdefault("Cache-Control",
+                                f"public, max-age={_app_config('CACHE_MAX_AGE')}")
+        resp.make_conditional(request)
+    return resp
+
+
+def _app_config(key: str):
+    from flask import current_app
+
+    return current_app.config[key]

@@ -1,0 +1,112 @@
+"""JSON/GeoJSON/CSV twins of the pages: /api/maps, /api/layers, /api/layers/<id>.geojson,
+/api/parks.csv. Layer GeoJSON is served as built, or shifted to GCJ-02 with ?datum=gcj02
+(for GCJ-02 tiles such as Amap)."""
+from __future__ import annotations
+
+import csv
+import io
+from threading import Lock
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from geo.datum import convert_frame
+from geo.geojson_io import dumps, to_feature_collection
+from layers.registry import all_layers, get_layer
+from layers.sources import SourceError
+from layers.store import store_for
+from webapp.compose import check_choice
+from webapp.maps import MAPS, get_map
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+DATUMS = {"wgs84": "WGS84", "gcj02": "GCJ-02"}
+PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "lon", "lat", "confidence",
+                "approximate", "themes", "role", "source", "basis", "year")
+_shift_lock = Lock()
+
+
+def _store():
+    return store_for(current_app.config["LAYERS_DIR"])
+
+
+def _map_json(m) -> dict:
+    return {**m.metadata(), "urls": {
+        "map": url_for("pages.full_map", map_id=m.id), "embed": url_for("pages.embed", map_id=m.id),
+        "api": url_for("api.map_metadata", map_id=m.id)}}
+
+
+@bp.get("/maps")
+def maps():
+    return jsonify(maps=[_map_json(m) for m in MAPS])
+
+
+@bp.get("/maps/<map_id>")
+def map_metadata(map_id: str):
+    return jsonify(_map_json(get_map(map_id)))
+
+
+@bp.get("/layers")
+def layers():
+    """Registry metadata, with feature counts and bounds from the built index when present."""
+    built = {}
+    try:
+        built = {entry["id"]: entry for entry in _store().index().get("layers", [])}
+    except (SourceError, ValueError):  # unbuilt index: only the counts are lost
+        current_app.logger.warning("layers.json unreadable in %s", current_app.config["LAYERS_DIR"])
+    out = []
+    for spec in all_layers():
+        meta = spec.metadata()
+        entry = built.get(spec.id, {})
+        meta.update(feature_count=entry.get("feature_count"), bounds=entry.get("bounds"),
+                    geojson=url_for("api.layer_geojson", layer_id=spec.id))
+        out.append(meta)
+    return jsonify(layers=out)
+
+
+@bp.get("/layers/<layer_id>.geojson")
+def layer_geojson(layer_id: str):
+    get_layer(layer_id)  # 404 with the known ids before anything else
+    datum = DATUMS[check_choice("datum", request.args.get("datum", "wgs84"), DATUMS)]
+    store = _store()
+    if datum == "WGS84":
+        text = store.geojson_text(layer_id)
+    else:
+        text = _shifted(store, layer_id, datum)
+    return Response(text, mimetype="application/geo+json")
+
+
+def _shifted(store, layer_id: str, datum: str) -> str:
+    cache = current_app.extensions.setdefault("parkmap.shifted", {})
+    key = (str(store.dir), layer_id, datum)
+    with _shift_lock:
+        if key not in cache:
+            gdf = convert_frame(store.frame(layer_id), "WGS84", datum)
+            cache[key] = dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n"
+        return cache[key]
+
+
+@bp.get("/parks.csv")
+def parks_csv():
+    """Every park, unlocated ones included (empty lon/lat); themes joined with '; '."""
+    gdf = _store().frame("parks")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=PARK_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for props, geom in zip(gdf.drop(columns=gdf.geometry.name).to_dict("records"), gdf.geometry):
+        row = {k: _cell(props.get(k)) for k in PARK_COLUMNS}
+        if geom is not None and not geom.is_empty:
+            pt = geom if geom.geom_type == "Point" else geom.representative_point()
+            row["lon"], row["lat"] = f"{pt.x:.6f}", f"{pt.y:.6f}"
+        w.writerow(row)
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": 'inline; filename="parks.csv"'})
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    if hasattr(value, "tolist"):
+        return _cell(value.tolist())
+    return str(value)

@@ -1,0 +1,370 @@
+"""Compose a Folium map from registry layers: the one composition behind /map, /embed, the
+compare page and the static export.
+
+    compose(layer_ids, *, lang="zh", basemap="none", view=None, controls=CONTROLS,
+            data="url", store=None, asset_url=default_asset_url, data_url=default_data_url,
+            tianditu_key="", url_state=False, title=None) -> folium.Map
+
+- ``layer_ids``: registry ids, drawn in registry order (bottom-up) whatever order is given.
+- ``lang``: "zh" | "en" -- layer names, legend, popup labels.
+- ``basemap``: a key of BASEMAPS. GCJ-02 tiles (amap) get every vector layer shifted to GCJ-02.
+- ``view``: (lat, lon, zoom); None -> DEFAULT_VIEW.
+- ``controls``: subset of CONTROLS ("layers", "legend", "search", "fullscreen", "scale").
+- ``data``: "url" loads each layer from ``data_url(layer_id, datum)`` (small, cacheable pages);
+  "inline" embeds the GeoJSON from ``store`` (a LayerStore) so the page works from file://.
+- ``asset_url(path)``: where the page loads its JS/CSS from; ``path`` is a key of
+  ``webapp.assets.bundle()`` such as "vendor/leaflet/leaflet.js". The default makes it
+  site-absolute ("/vendor/leaflet/leaflet.js"); the export can return relative paths.
+- ``url_state``: keep ``view`` and ``layers`` in the page URL as the reader pans and toggles.
+
+No element loads anything from a third-party host: Folium's CDN links are replaced by our
+own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
+which builds every data value into the DOM as text, never as HTML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+from urllib.parse import quote, urlsplit
+
+import folium
+from branca.element import Element, Figure, MacroElement
+from folium.map import Layer
+from folium.template import Template
+from markupsafe import escape
+
+from geo.datum import convert_frame
+from geo.errors import ParkmapError
+from geo.geojson_io import dumps, to_feature_collection
+from layers.registry import all_layers, get_layer
+
+LANGS = ("zh", "en")
+CONTROLS = ("layers", "legend", "search", "fullscreen", "scale")
+DATA_MODES = ("url", "inline")
+DEFAULT_VIEW = (31.235, 121.42, 12)
+MAX_ZOOM = 19
+
+
+@dataclass(frozen=True)
+class Basemap:
+    id: str
+    title_zh: str
+    title_en: str
+    tiles: tuple[str, ...] = ()  # URL templates, drawn in order (base, then labels)
+    attribution: str = ""
+    subdomains: str = ""
+    datum: str = "WGS84"  # datum the tiles are drawn in; vector layers are shifted to it
+    max_zoom: int = 18
+    needs_key: bool = False
+
+    def origins(self, key: str = "") -> list[str]:
+        """scheme://host of every tile server (for the page's Content-Security-Policy)."""
+        out = []
+        for url in self._urls(key):
+            for s in self.subdomains or " ":
+                parts = urlsplit(url.replace("{s}", s.strip()))
+                out.append(f"{parts.scheme}://{parts.netloc}")
+        return sorted(set(out))
+
+    def _urls(self, key: str) -> list[str]:
+        return [t.replace("{key}", quote(key, safe="")) for t in self.tiles]
+
+
+_OSM_ATTR = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+_TDT = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+        "&LAYER=%s&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+        "&TILECOL={x}&tk={key}")
+
+BASEMAPS: dict[str, Basemap] = {b.id: b for b in (
+    Basemap("none", "无瓦片（离线矢量底图）", "No tiles (offline vector base)"),
+    Basemap("osm", "OpenStreetMap", "OpenStreetMap",
+            ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",), _OSM_ATTR, max_zoom=19),
+    Basemap("carto", "CARTO 浅色", "CARTO light",
+            ("https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",),
+            _OSM_ATTR + ' &copy; <a href="https://carto.com/attributions">CARTO</a>',
+            subdomains="abcd", max_zoom=19),
+    Basemap("amap", "高德地图（GCJ-02）", "Amap / Gaode (GCJ-02)",
+            ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+             "&x={x}&y={y}&z={z}",),
+            '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a>', subdomains="1234",
+            datum="GCJ-02", max_zoom=18),
+    Basemap("tianditu", "天地图", "Tianditu",
+            (_TDT % ("vec", "vec"), _TDT % ("cva", "cva")),
+            '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a> (GS(2024)0568)',
+            subdomains="01234567", max_zoom=18, needs_key=True),
+)}
+
+# How a point feature's plan-location confidence shows: exact (building) is a solid marker,
+# street-level lighter, area-level a hollow dashed ring. Shared by markers and the legend.
+CONFIDENCE_LOOK: dict[str, dict] = {
+    "building": {"label_zh": "位置精确（建筑）", "label_en": "exact (building)",
+                 "fillOpacity": 0.9, "weight": 2},
+    "street": {"label_zh": "位置近似（街道）", "label_en": "approximate (street)",
+               "fillOpacity": 0.45, "weight": 2},
+    "area": {"label_zh": "位置近似（片区）", "label_en": "approximate (area)",
+             "fillOpacity": 0.1, "weight": 2, "dashArray": "3 3"},
+}
+
+DISTRICT_NAMES = {
+    "changning": ("长宁区", "Changning"), "jingan": ("静安区", "Jing'an"),
+    "xuhui": ("徐汇区", "Xuhui"), "putuo": ("普陀区", "Putuo"), "huangpu": ("黄浦区", "Huangpu"),
+    "hongkou": ("虹口区", "Hongkou"), "baoshan": ("宝山区", "Baoshan"),
+    "minhang": ("闵行区", "Minhang"),
+}
+ZONE_NAMES = {
+    "east": ("东部（中山公园）", "East (Zhongshan Park)"),
+    "central": ("中部（虹桥）", "Central (Hongqiao)"), "west": ("西部（临空）", "West (Linkong)"),
+    "shibei": ("市北", "Shibei"), "daning": ("大宁", "Daning"), "suhewan": ("苏河湾", "Suhewan"),
+    "nanjingxilu": ("南京西路", "Nanjing West Road"),
+}
+CONFIDENCE_NAMES = {
+    "building": ("建筑", "building"), "street": ("街道", "street"), "area": ("片区", "area"),
+    "unlocated": ("未定位", "unlocated"),
+}
+
+# Popup/legend/search labels, by language.
+UI_TEXT = {
+    "zh": {"role": "角色", "zone": "功能区", "district": "区", "themes": "主题", "passage": "规划原文",
+           "source": "出处", "basis": "定位依据", "confidence": "位置可信度", "year": "年份",
+           "named_in": "提及于", "zoom": "缩放至此", "search": "搜索园区（中文或英文名）",
+           "no_results": "无匹配", "unlocated": "未定位", "legend": "图例",
+           "fullscreen": "全屏", "exit_fullscreen": "退出全屏", "layers": "图层"},
+    "en": {"role": "Role", "zone": "Zone", "district": "District", "themes": "Themes",
+           "passage": "Plan passage", "source": "Source", "basis": "Located from",
+           "confidence": "Location confidence", "year": "Year", "named_in": "Named in",
+           "zoom": "Zoom here", "search": "Search parks (Chinese or English name)",
+           "no_results": "No match", "unlocated": "unlocated", "legend": "Legend",
+           "fullscreen": "Full screen", "exit_fullscreen": "Exit full screen", "layers": "Layers"},
+}
+
+
+def default_asset_url(path: str) -> str:
+    return "/" + path
+
+
+def default_data_url(layer_id: str, datum: str) -> str:
+    url = f"/api/layers/{layer_id}.geojson"
+    return url + "?datum=gcj02" if datum == "GCJ-02" else url
+
+
+def _js_json(value) -> str:
+    """JSON safe to place inside <script>: no '<', '>' or '&' survive as such."""
+    text = value if isinstance(value, str) else dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def names_in(table: dict, lang: str) -> dict:
+    i = LANGS.index(lang)
+    return {k: v[i] for k, v in table.items()}
+
+
+class _OwnAssetsMap(folium.Map):
+    """folium.Map whose page links only our assets (Leaflet + parkmap.js/css), no CDN."""
+
+    def __init__(self, *args, asset_url: Callable[[str], str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_js = [("leaflet", asset_url("vendor/leaflet/leaflet.js")),
+                           ("parkmap", asset_url("static/parkmap.js"))]
+        self.default_css = [("leaflet_css", asset_url("vendor/leaflet/leaflet.css")),
+                            ("parkmap_css", asset_url("static/parkmap.css"))]
+
+
+class PlanLayer(Layer):
+    """One registry layer as an L.geoJSON overlay (Parkmap.layer in static/parkmap.js)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = Parkmap.layer({{ this._parent.get_name() }},
+                {{ this.spec_json }}, {{ this.data_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, spec: dict, data_json: str, *, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "PlanLayer"
+        self.spec_json = _js_json(spec)
+        self.data_json = data_json
+
+
+class ParkmapUI(MacroElement):
+    """Legend, search, fullscreen, scale bar and URL state (Parkmap.ui in static/parkmap.js)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            Parkmap.ui({{ this._parent.get_name() }}, {{ this.config_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self._name = "ParkmapUI"
+        self.config_json = _js_json(config)
+
+
+def _layer_spec(spec, lang: str) -> dict:
+    i = LANGS.index(lang)
+    return {
+        "id": spec.id,
+        "title": (spec.title_zh, spec.title_en)[i],
+        "group": spec.group,
+        "styles": {kind: {**s.leaflet(), "shape": s.shape,
+                          "label": (s.label_zh, s.label_en)[i]}
+                   for kind, s in spec.styles.items()},
+    }
+
+
+def _legend(specs, lang: str) -> list[dict]:
+    i = LANGS.index(lang)
+    out = []
+    for spec in specs:
+        items = [{"label": (s.label_zh, s.label_en)[i], "shape": s.shape, "style": s.leaflet()}
+                 for s in spec.styles.values()]
+        out.append({"title": (spec.title_zh, spec.title_en)[i], "items": items})
+    return out
+
+
+def check_choice(name: str, value: str, allowed: Iterable[str]):
+    """Raise BadParameter (HTTP 400) naming the allowed values unless ``value`` is one."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise BadParameter(f"{name}={value!r} is not allowed; use one of: {', '.join(allowed)}")
+    return value
+
+
+class BadParameter(ParkmapError):
+    status = 400
+
+
+def basemaps_available(tianditu_key: str = "") -> list[str]:
+    return [b.id for b in BASEMAPS.values() if not b.needs_key or tianditu_key]
+
+
+def ordered_layers(layer_ids: Iterable[str]) -> list[str]:
+    """Registry (drawing) order, duplicates dropped; unknown ids raise UnknownLayer (404)."""
+    wanted = {get_layer(i).id for i in layer_ids}
+    return [spec.id for spec in all_layers() if spec.id in wanted]
+
+
+def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none",
+            view: tuple[float, float, int] | None = None, controls: Iterable[str] = CONTROLS,
+            data: str = "url", store=None, asset_url: Callable[[str], str] = default_asset_url,
+            data_url: Callable[[str, str], str] = default_data_url, tianditu_key: str = "",
+            url_state: bool = False, title: str | None = None) -> folium.Map:
+    check_choice("lang", lang, LANGS)
+    check_choice("basemap", basemap, basemaps_available(tianditu_key))
+    check_choice("data", data, DATA_MODES)
+    controls = [check_choice("controls", c, CONTROLS) for c in controls]
+    if data == "inline" and store is None:
+        raise ValueError("data='inline' needs a LayerStore")
+    base = BASEMAPS[basemap]
+    lat, lon, zoom = view or DEFAULT_VIEW
+    specs = [get_layer(i) for i in ordered_layers(layer_ids)]
+
+    m = _OwnAssetsMap(location=(lat, lon), zoom_start=zoom, tiles=None, max_zoom=base.max_zoom,
+                      zoom_control=True, asset_url=asset_url)
+    if title:
+        m.get_root().title = str(escape(title))
+    for url in base._urls(tianditu_key):
+        folium.TileLayer(url, attr=base.attribution, name=base.title_en, max_zoom=base.max_zoom,
+                         subdomains=base.subdomains or "abc", control=False).add_to(m)
+
+    for spec in specs:
+        if data == "url":
+            source = _js_json({"url": data_url(spec.id, base.datum)})
+        else:
+            text = store.geojson_text(spec.id)
+            if base.datum != "WGS84":
+                gdf = convert_frame(store.frame(spec.id), "WGS84", base.datum)
+                text = dumps(to_feature_collection(gdf))
+            source = '{"data":' + _js_json(text) + "}"
+        js_spec = _layer_spec(spec, lang)
+        PlanLayer(js_spec, source, name=js_spec["title"]).add_to(m)
+
+    if "layers" in controls:
+        folium.LayerControl(collapsed=False).add_to(m)
+    ParkmapUI({
+        "lang": lang,
+        "controls": [c for c in controls if c != "layers"],
+        "legend": _legend(specs, lang),
+        "confidence": {k: {**v, "label": v[f"label_{lang}"]} for k, v in CONFIDENCE_LOOK.items()},
+        "names": {"district": names_in(DISTRICT_NAMES, lang), "zone": names_in(ZONE_NAMES, lang),
+                  "confidence": names_in(CONFIDENCE_NAMES, lang)},
+        "text": UI_TEXT[lang],
+        "urlState": url_state,
+    }).add_to(m)
+    _number_elements(m.get_root())
+    return m
+
+
+def _number_elements(root: Element) -> None:
+    """Deterministic element names, so the same arguments render byte-identical HTML
+    (stable ETags across processes). Folium's defaults are random."""
+    counter = 0
+
+    def walk(el):
+        nonlocal counter
+        counter += 1
+        el._id = f"{counter:03d}"
+        for child in list(el._children.values()):
+            walk(child)
+
+    walk(root)
+
+
+def render_parts(m: folium.Map) -> dict[str, str]:
+    """The composed map as page parts (header links/styles, map div, script) for our templates."""
+    fig: Figure = m.get_root()
+    fig.render()
+    return {"header": fig.header.render(), "html": fig.html.render(),
+            "script": fig.script.render()}
+
+
+def parse_view(text: str) -> tuple[float, float, int]:
+    """``lat,lon,zoom`` -> (lat, lon, zoom), or BadParameter naming the expected form."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        lat, lon, zoom = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise BadParameter(f"view={text!r} is not allowed; use lat,lon,zoom "
+                           f"(e.g. view=31.23,121.42,13)") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= zoom <= MAX_ZOOM):
+        raise BadParameter(f"view={text!r} is out of range; lat -90..90, lon -180..180, "
+                           f"zoom 0..{MAX_ZOOM}")
+    return lat, lon, zoom
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def options_from_query(args, *, default_layers: Iterable[str], default_view,
+                       embed: bool = False, tianditu_key: str = "") -> dict:
+    """Validate page query parameters into compose() keyword arguments (plus ``layer_ids``).
+
+    ``args`` is any mapping (Flask's request.args). Parameters: layers, basemap, lang, view,
+    and on embeds controls ("none" or a comma list). Bad values raise BadParameter (400) naming
+    the allowed values; unknown layers raise UnknownLayer (404).
+    """
+    layers = args.get("layers")
+    if layers is None:
+        layer_ids = list(default_layers)
+    else:
+        layer_ids = _list(layers)
+        if not layer_ids:
+            raise BadParameter("layers is empty; give one or more of: "
+                               + ", ".join(s.id for s in all_layers()))
+    opts = {
+        "layer_ids": ordered_layers(layer_ids),
+        "lang": check_choice("lang", args.get("lang", "zh"), LANGS),
+        "basemap": check_choice("basemap", args.get("basemap", "none"),
+                                basemaps_available(tianditu_key)),
+        "view": parse_view(args["view"]) if "view" in args else tuple(default_view),
+        "controls": CONTROLS,
+    }
+    if embed and "controls" in args:
+        raw = args["controls"].strip()
+        chosen = [check_choice("controls", c, (*CONTROLS, "none")) for c in _list(raw)]
+        opts["controls"] = tuple(c for c in chosen if c != "none")
+    return opts

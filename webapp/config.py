@@ -1,0 +1,41 @@
+"""App settings: defaults, then ``PARKMAP_*`` environment variables, then a config dict (tests)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from layers.sources import LAYERS_DIR
+
+DEFAULTS: dict[str, object] = {
+    "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)
+    "INSTANCE_DIR": "instance",  # uploaded drafts live here, never in data/
+    "FRAME_ANCESTORS": "*",  # CSP frame-ancestors: who may embed /embed pages in an iframe
+    "TIANDITU_KEY": "",  # enables basemap=tianditu when set
+    "CACHE_MAX_AGE": 300,  # seconds, for pages and GeoJSON (ETag revalidates after)
+    "PAGE_CACHE_SIZE": 256,  # composed pages kept in memory per app
+}
+
+
+def load(overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Settings in precedence order; environment values are cast to the default's type."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = environ.get("PARKMAP_" + key)
+        if raw is None:
+            continue
+        if isinstance(default, int):
+            try:
+                settings[key] = int(raw)
+            except ValueError:
+                raise ValueError(f"PARKMAP_{key} must be an integer, got {raw!r}") from None
+        else:
+            settings[key] = raw
+    settings.update(overrides or {})
+    if any(c in str(settings["FRAME_ANCESTORS"]) for c in ";,\r\n"):
+        raise ValueError("FRAME_ANCESTORS is a space-separated source list, e.g. \"'self' "
+                         "https://example.org\" (no ';', ',' or newlines)")
+    for key in ("LAYERS_DIR", "INSTANCE_DIR"):
+        settings[key] = str(Path(settings[key]).resolve())
+    return settings

@@ -1,0 +1,381 @@
+/* parkmap.js: our Leaflet glue for the pages webapp/compose.py writes.
+ *
+ * Parkmap.layer(map, spec, source) -> an L.geoJSON overlay, filled from source.url or source.data.
+ * Parkmap.ui(map, config)          -> legend, search, fullscreen, scale bar, URL state.
+ * Parkmap.focus(featureId)          -> zoom to a feature and open its popup.
+ * Parkmap.ready                     -> a Promise resolved when every layer has loaded.
+ *
+ * Every value from data or the URL enters the DOM as text (textContent) or as a CSSOM
+ * property, never as HTML: popups, tooltips, legend and search results are built node by node.
+ */
+(function () {
+  "use strict";
+
+  var configure;
+  var configured = new Promise(function (resolve) { configure = resolve; });  // by Parkmap.ui
+  var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], config: null, map: null,
+                            ready: null};
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function cssClass(id) { return "pm-f-" + String(id).replace(/[^A-Za-z0-9_-]/g, "_"); }
+
+  function styleFor(spec, kind) {
+    return spec.styles[kind] || spec.styles[Object.keys(spec.styles)[0]] || {};
+  }
+
+  function leafletStyle(spec, f) {
+    var s = styleFor(spec, f.properties.kind), out = {};
+    ["color", "weight", "opacity", "fillColor", "fillOpacity", "radius", "dashArray"].forEach(function (k) {
+      if (s[k] !== undefined && s[k] !== null) out[k] = s[k];
+    });
+    out.className = "pm-feature " + cssClass(f.properties.id);
+    return out;
+  }
+
+  function pointStyle(spec, f) {
+    var out = leafletStyle(spec, f);
+    var look = P.config.confidence[f.properties.confidence];
+    if (look) {
+      out.fillOpacity = look.fillOpacity;
+      out.weight = look.weight;
+      if (look.dashArray) out.dashArray = look.dashArray;
+    }
+    out.fill = true;
+    return out;
+  }
+
+  function names(p) {
+    var zh = p.name_zh, en = p.name_en;
+    return P.config.lang === "en" ? [en || zh, en ? zh : null] : [zh || en, zh ? en : null];
+  }
+
+  function label(table, value) {
+    var t = P.config.names[table] || {};
+    return Object.prototype.hasOwnProperty.call(t, value) ? t[value] : value;
+  }
+
+  function listText(v) {
+    if (Array.isArray(v)) return v.join(P.config.lang === "en" ? ", " : "、");
+    return v;
+  }
+
+  function tooltip(f) {
+    var n = names(f.properties), d = el("div", "pm-tip");
+    d.appendChild(el("strong", null, n[0]));
+    if (n[1]) d.appendChild(el("span", "pm-alt", " " + n[1]));
+    return d;
+  }
+
+  function popup(f) {
+    var p = f.properties, t = P.config.text, n = names(p);
+    var d = el("div", "pm-popup");
+    d.appendChild(el("h3", null, n[0]));
+    if (n[1]) d.appendChild(el("div", "pm-alt", n[1]));
+    var dl = el("dl");
+    function row(key, value) {
+      if (value === undefined || value === null || value === "" ||
+          (Array.isArray(value) && !value.length)) return;
+      dl.appendChild(el("dt", null, t[key]));
+      dl.appendChild(el("dd", "pm-" + key, value));
+    }
+    row("role", p.role);
+    row("zone", p.zone && label("zone", p.zone));
+    row("district", p.district && label("district", p.district));
+    row("themes", listText(p.themes));
+    if (p.passage) {
+      dl.appendChild(el("dt", null, t.passage));
+      var dd = el("dd", "pm-passage");
+      dd.appendChild(el("q", null, p.passage));
+      dd.appendChild(el("cite", null, "— " + (p.source || "")));
+      dl.appendChild(dd);
+    } else {
+      row("source", p.source);
+    }
+    if (p.passage) row("named_in", listText(p.named_in));
+    row("year", p.year);
+    row("basis", p.basis);
+    row("confidence", p.confidence && label("confidence", p.confidence));
+    d.appendChild(dl);
+    if (P.features[p.id] && P.features[p.id].layer) {
+      var b = el("button", "pm-zoom", t.zoom);
+      b.type = "button";
+      b.addEventListener("click", function () { P.focus(p.id); });
+      d.appendChild(b);
+    }
+    return d;
+  }
+
+  function bind(spec, f, lyr) {
+    var isPoint = f.geometry && f.geometry.type === "Point";
+    lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
+    lyr.bindPopup(function () { return popup(f); }, {maxWidth: 340});
+    P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec};
+  }
+
+  function addData(group, spec, doc) {
+    group.addData(doc);
+    (doc.features || []).forEach(function (f) {
+      var id = f.properties && f.properties.id;
+      if (id !== undefined && !P.features[id]) P.features[id] = {feature: f, layer: null, spec: spec};
+    });
+  }
+
+  P.layer = function (map, spec, source) {
+    var group = L.geoJSON(null, {
+      style: function (f) { return leafletStyle(spec, f); },
+      pointToLayer: function (f, latlng) { return L.circleMarker(latlng, pointStyle(spec, f)); },
+      onEachFeature: function (f, lyr) { bind(spec, f, lyr); }
+    });
+    group.parkmapId = spec.id;
+    P.layers[spec.id] = group;
+    P.order.push(spec.id);
+    var load = source.url ? fetch(source.url).then(function (r) {
+      if (!r.ok) throw new Error(source.url + ": HTTP " + r.status);
+      return r.json();
+    }) : Promise.resolve(source.data);
+    P.loads.push(Promise.all([load, configured]).then(function (res) {
+      addData(group, spec, res[0]);
+    }).catch(function (err) {
+      console.error("parkmap: layer " + spec.id + " failed to load: " + err.message);
+      throw err;
+    }));
+    return group;
+  };
+
+  P.focus = function (id) {
+    var rec = P.features[id];
+    if (!rec || !rec.layer || !P.map) return false;
+    var group = P.layers[rec.spec.id];
+    if (!P.map.hasLayer(group)) P.map.addLayer(group);
+    if (rec.layer.getBounds) P.map.fitBounds(rec.layer.getBounds(), {maxZoom: 16});
+    else P.map.setView(rec.layer.getLatLng(), Math.max(P.map.getZoom(), 16));
+    rec.layer.openPopup();
+    return true;
+  };
+
+  /* Search over every loaded feature by Chinese or English name (case-insensitive). */
+  P.search = function (query, limit) {
+    var q = String(query).trim().toLowerCase(), out = [];
+    if (!q) return out;
+    Object.keys(P.features).forEach(function (id) {
+      var p = P.features[id].feature.properties;
+      var hay = [(p.name_zh || ""), (p.name_en || "")].join("\n").toLowerCase();
+      if (hay.indexOf(q) >= 0) out.push(P.features[id]);
+    });
+    out.sort(function (a, b) {  // parks first, then by name
+      var pa = a.spec.id === "parks" ? 0 : 1, pb = b.spec.id === "parks" ? 0 : 1;
+      return pa - pb || String(names(a.feature.properties)[0]).localeCompare(String(names(b.feature.properties)[0]));
+    });
+    return out.slice(0, limit || 12);
+  };
+
+  function control(position, build) {
+    var C = L.Control.extend({options: {position: position}, onAdd: function () {
+      var box = build();
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    }});
+    return new C();
+  }
+
+  function swatch(shape, style) {
+    var s = el("span", "pm-swatch pm-swatch-" + shape);
+    if (shape === "line") {
+      s.style.borderTopColor = style.color;
+      s.style.borderTopWidth = Math.max(2, Math.min(style.weight || 2, 6)) + "px";
+      s.style.borderTopStyle = style.dashArray ? "dashed" : "solid";
+    } else {
+      s.style.borderColor = style.color;
+      s.style.backgroundColor = style.fillColor || style.color;
+      if (style.fillOpacity !== undefined) s.style.setProperty("--pm-fill", style.fillOpacity);
+      if (style.dashArray) s.style.borderStyle = "dashed";
+    }
+    return s;
+  }
+
+  function legend(config) {
+    var box = el("div", "pm-legend leaflet-control");
+    box.appendChild(el("div", "pm-legend-title", config.text.legend));
+    var hasPoints = false;
+    config.legend.forEach(function (group) {
+      var g = el("div", "pm-legend-group");
+      g.appendChild(el("div", "pm-legend-layer", group.title));
+      group.items.forEach(function (it) {
+        if (it.shape === "point") hasPoints = true;
+        var row = el("div", "pm-legend-item");
+        row.appendChild(swatch(it.shape, it.style));
+        row.appendChild(el("span", null, it.label));
+        g.appendChild(row);
+      });
+      box.appendChild(g);
+    });
+    if (hasPoints) {
+      var g = el("div", "pm-legend-group");
+      g.appendChild(el("div", "pm-legend-layer", config.text.confidence));
+      Object.keys(config.confidence).forEach(function (k) {
+        var look = config.confidence[k], row = el("div", "pm-legend-item");
+        row.appendChild(swatch("point", {color: "#444", fillColor: "#444", fillOpacity: look.fillOpacity,
+                                         dashArray: look.dashArray}));
+        row.appendChild(el("span", null, look.label));
+        g.appendChild(row);
+      });
+      box.appendChild(g);
+    }
+    return box;
+  }
+
+  function searchBox(config) {
+    var box = el("div", "pm-search leaflet-control leaflet-bar");
+    var input = el("input");
+    input.type = "search";
+    input.placeholder = config.text.search;
+    input.setAttribute("aria-label", config.text.search);
+    var list = el("ul", "pm-search-results");
+    box.appendChild(input);
+    box.appendChild(list);
+    function show() {
+      list.textContent = "";
+      if (!input.value.trim()) return;
+      var hits = P.search(input.value);
+      if (!hits.length) list.appendChild(el("li", "pm-none", config.text.no_results));
+      hits.forEach(function (rec) {
+        var n = names(rec.feature.properties), li = el("li");
+        var b = el("button", null, n[0]);
+        b.type = "button";
+        if (n[1]) b.appendChild(el("span", "pm-alt", " " + n[1]));
+        if (!rec.layer) {
+          b.disabled = true;
+          b.appendChild(el("span", "pm-unlocated", " (" + config.text.unlocated + ")"));
+        }
+        b.addEventListener("click", function () { P.focus(rec.feature.properties.id); });
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+    }
+    input.addEventListener("input", show);
+    input.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") return;
+      var first = P.search(input.value).filter(function (r) { return r.layer; })[0];
+      if (first) P.focus(first.feature.properties.id);
+    });
+    return box;
+  }
+
+  function fullscreenButton(map, config) {
+    var box = el("div", "pm-fullscreen leaflet-control leaflet-bar");
+    var b = el("button", null, "⛶");
+    b.type = "button";
+    b.title = config.text.fullscreen;
+    b.setAttribute("aria-label", config.text.fullscreen);
+    b.addEventListener("click", function () {
+      var target = map.getContainer();
+      if (document.fullscreenElement) document.exitFullscreen();
+      else if (target.requestFullscreen) target.requestFullscreen();
+    });
+    document.addEventListener("fullscreenchange", function () {
+      var on = !!document.fullscreenElement;
+      b.title = on ? config.text.exit_fullscreen : config.text.fullscreen;
+      b.setAttribute("aria-label", b.title);
+      map.invalidateSize();
+    });
+    box.appendChild(b);
+    return box;
+  }
+
+  function attr(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  /* The current view and visible layers, as the URL query of this page. */
+  P.state = function () {
+    var params = new URLSearchParams(window.location.search), c = P.map.getCenter();
+    params.set("view", c.lat.toFixed(5) + "," + c.lng.toFixed(5) + "," + P.map.getZoom());
+    params.set("layers", P.order.filter(function (id) { return P.map.hasLayer(P.layers[id]); }).join(","));
+    return params;
+  };
+
+  /* The iframe snippet for the current state, into <textarea id="pm-embed-snippet">. */
+  function updateSnippet(params) {
+    var box = document.getElementById("pm-embed-snippet");
+    if (!box) return;
+    var keep = new URLSearchParams();
+    ["layers", "view", "basemap", "lang"].forEach(function (k) { if (params.get(k)) keep.set(k, params.get(k)); });
+    var src = box.getAttribute("data-embed-base") + "?" + keep.toString();
+    box.value = '<iframe src="' + attr(src) + '" title="' + attr(box.getAttribute("data-title")) +
+      '" width="100%" height="480" style="border:0" loading="lazy" allowfullscreen></iframe>';
+  }
+
+  P.ui = function (map, config) {
+    P.map = map;
+    P.config = config;
+    var has = function (c) { return config.controls.indexOf(c) >= 0; };
+    if (has("search")) control("topleft", function () { return searchBox(config); }).addTo(map);
+    if (has("fullscreen")) control("topleft", function () { return fullscreenButton(map, config); }).addTo(map);
+    if (has("scale")) L.control.scale({imperial: false}).addTo(map);
+    if (has("legend")) control("bottomright", function () { return legend(config); }).addTo(map);
+    if (config.urlState) {
+      map.on("moveend overlayadd overlayremove", function () {
+        var params = P.state();
+        window.history.replaceState(null, "", "?" + params.toString());
+        updateSnippet(params);
+      });
+    }
+    configure(config);
+    P.ready = Promise.all(P.loads).then(function () {
+      document.documentElement.setAttribute("data-pm-ready", "1");
+    });
+    return P.ready;
+  };
+
+  /* Parks side panel (map page): filter by district, zone and theme; click to focus. */
+  function panel() {
+    var list = document.getElementById("pm-parks");
+    if (!list) return;
+    var selects = Array.prototype.slice.call(document.querySelectorAll("[data-pm-filter]"));
+    var count = document.getElementById("pm-parks-count");
+    function apply() {
+      var want = {}, shown = 0;
+      selects.forEach(function (s) { want[s.getAttribute("data-pm-filter")] = s.value; });
+      Array.prototype.forEach.call(list.children, function (li) {
+        var ok = (!want.district || li.getAttribute("data-district") === want.district) &&
+                 (!want.zone || li.getAttribute("data-zone") === want.zone) &&
+                 (!want.theme || (li.getAttribute("data-themes") || "").split("|").indexOf(want.theme) >= 0);
+        li.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      if (count) count.textContent = String(shown);
+    }
+    selects.forEach(function (s) { s.addEventListener("change", apply); });
+    list.addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-id]");
+      if (b) P.focus(b.getAttribute("data-id"));
+    });
+    var copy = document.getElementById("pm-copy-snippet");
+    if (copy) copy.addEventListener("click", function () {
+      var box = document.getElementById("pm-embed-snippet");
+      box.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(box.value).catch(function () {});
+    });
+    apply();
+  }
+
+  /* Language and basemap links keep the current view and layers (a[data-pm-set="key=value"]). */
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a[data-pm-set]");
+    if (!a) return;
+    var kv = a.getAttribute("data-pm-set").split("="), params = new URLSearchParams(window.location.search);
+    params.set(kv[0], kv[1]);
+    e.preventDefault();
+    window.location.search = params.toString();
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", panel);
+  else panel();
+})();
