@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import threading
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -362,10 +363,13 @@ def legend_entries(content: Content, lang: str) -> list:
     return handles
 
 
+_RENDER_LOCK = threading.Lock()  # rc_context changes matplotlib's global rcParams
+
+
 def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
     """The figure as PNG or SVG bytes. Raises FontUnavailable (503) if no CJK font exists."""
     font = cjk_font()
-    with matplotlib.rc_context({"font.family": [font.name, "DejaVu Sans"],
+    with _RENDER_LOCK, matplotlib.rc_context({"font.family": [font.name, "DejaVu Sans"],
                                 "lines.scale_dashes": False, "svg.fonttype": "path",
                                 "axes.unicode_minus": False}):
         fig = _draw(content, options)
@@ -467,7 +471,7 @@ def _draw_panel(ax, panel: Panel, extent) -> None:
 
 # --- what to draw: named maps, layer lists ------------------------------------------------
 
-def _items(layer_ids, store) -> list[Item]:
+def items_for(layer_ids, store) -> list[Item]:
     from layers.registry import get_layer
 
     specs = [get_layer(i) for i in layer_ids]  # raises UnknownLayer (404) first
@@ -497,27 +501,43 @@ def map_content(map_id: str, store) -> Content:
     from webapp.maps import get_map
 
     m = get_map(map_id)  # raises UnknownMap (404)
-    items = _items(m.layers, store)
+    items = items_for(m.layers, store)
     focus = [it for it in items if it.spec.id in focus_layers(m)]
     panel = Panel(m.title_zh, m.title_en, items, extent=metric_extent(focus))
     return Content(m.title_zh, m.title_en, [panel], *_built_note(store))
 
 
 def layers_content(layer_ids: list[str], store) -> Content:
-    items = _items(layer_ids, store)
+    items = items_for(layer_ids, store)
     title_zh = "、".join(it.spec.title_zh for it in items)
     title_en = ", ".join(it.spec.title_en for it in items)
     return Content(title_zh, title_en, [Panel(title_zh, title_en, items)], *_built_note(store))
 
 
-LAYERS_PREFIX = "layers:"
+def draft_content(gdf: gpd.GeoDataFrame, meta: dict, store) -> Content:
+    """An uploaded draft (webapp.drafts) over the base, the districts and Line 2."""
+    from webapp.drafts import DRAFT_LAYER
+
+    base = items_for(DRAFT_BASE, store)
+    draft = Item(DRAFT_LAYER, gdf)
+    name = meta.get("name") or meta.get("id") or ""
+    title_zh, title_en = f"{DRAFT_LAYER.title_zh}：{name}", f"{DRAFT_LAYER.title_en}: {name}"
+    panel = Panel(title_zh, title_en, base + [draft], extent=metric_extent([draft]))
+    return Content(title_zh, title_en, [panel], *_built_note(store))
 
 
-def content_for(target: str, store) -> Content:
-    """``target``: a named map id, or ``layers:<id>,<id>`` for a list of layers."""
+DRAFT_BASE = ("context", "districts", "line2")
+LAYERS_PREFIX, DRAFT_PREFIX = "layers:", "draft:"
+
+
+def content_for(target: str, store, drafts=None) -> Content:
+    """``target``: a named map id, ``layers:<id>,<id>``, or ``draft:<id>`` (needs ``drafts``,
+    a webapp.drafts.DraftStore)."""
     if target.startswith(LAYERS_PREFIX):
         ids = [i.strip() for i in target[len(LAYERS_PREFIX):].split(",") if i.strip()]
         if not ids:
             raise FigureParamError("layers: give at least one layer id, e.g. layers:parks,line2")
         return layers_content(ids, store)
+    if target.startswith(DRAFT_PREFIX) and drafts is not None:
+        return draft_content(*drafts.load(target[len(DRAFT_PREFIX):]), store)
     return map_content(target, store)

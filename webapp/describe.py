@@ -1,0 +1,129 @@
+"""A map's content in words (zh, en): the text alternative screen readers get for an embed.
+
+Everything is counted and measured from the built layers (areas and lengths in EPSG:32651),
+so the text changes when the data does. Group nouns are the legend labels of the registry
+styles, so the description and the legend use the same words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+
+from geo.crs import METRIC_CRS
+from webapp.figure import Item, located
+
+LIST_AT_MOST = 4  # name the features of a group up to this many; beyond, only count them
+_POLY = ("Polygon", "MultiPolygon")
+_LINE = ("LineString", "MultiLineString", "LinearRing")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Facts about one (layer, kind): what the legend shows as one entry."""
+    layer_id: str
+    kind: str
+    label_zh: str
+    label_en: str
+    count: int  # all features, located or not
+    unlocated: int
+    names_zh: tuple[str, ...]
+    names_en: tuple[str, ...]
+    area_km2: float  # of the located polygons
+    length_km: float  # of the located lines
+    by_district: tuple[tuple[str, int], ...]  # located features per district slug, most first
+
+
+def groups(items: list[Item]) -> list[Group]:
+    out = []
+    for it in items:
+        f = it.frame
+        if "kind" not in f.columns or not len(f):
+            continue
+        for kind in dict.fromkeys(f["kind"]):
+            g = f[f["kind"] == kind]
+            style = it.spec.style_for(kind)
+            loc = located(g)
+            metric = loc.geometry.to_crs(METRIC_CRS) if len(loc) else gpd.GeoSeries([])
+            types = metric.geom_type if len(metric) else []
+            districts = loc["district"].value_counts() if "district" in loc.columns else {}
+            out.append(Group(
+                it.spec.id, kind, style.label_zh, style.label_en, len(g), len(g) - len(loc),
+                tuple(_names(g, "zh")), tuple(_names(g, "en")),
+                float(metric[types.isin(_POLY)].area.sum() / 1e6) if len(metric) else 0.0,
+                float(metric[types.isin(_LINE)].length.sum() / 1e3) if len(metric) else 0.0,
+                tuple((str(d), int(n)) for d, n in districts.items() if isinstance(d, str))))
+    return out
+
+
+def _names(frame, lang: str) -> list[str]:
+    col = f"name_{lang}"
+    return [n for n in frame[col] if isinstance(n, str) and n] if col in frame.columns else []
+
+
+def district_names(store, lang: str) -> dict[str, str]:
+    """District slug -> its name, from the districts layer (empty if it is not built)."""
+    from geo.errors import ParkmapError
+
+    try:
+        f = store.frame("districts")
+    except ParkmapError:
+        return {}
+    col = f"name_{lang}"
+    return {d: n for d, n in zip(f.get("district", []), f.get(col, []))
+            if isinstance(d, str) and isinstance(n, str)}
+
+
+def _group_text(g: Group, lang: str, district_name: dict[str, str]) -> str:
+    zh = lang == "zh"
+    label = g.label_zh if zh else g.label_en
+    names = g.names_zh if zh else g.names_en
+    parts = []
+    if g.length_km and not g.area_km2:
+        parts.append(f"{g.length_km:.1f} 公里" if zh else f"{g.length_km:.1f} km")
+    if g.count > 1 or g.unlocated:
+        parts.append(f"{g.count} 处" if zh else f"{g.count}")
+    if g.area_km2:
+        parts.append(f"共 {g.area_km2:.1f} 平方公里" if zh else f"{g.area_km2:.1f} km² in all")
+    if len(g.by_district) > 1:
+        per = [f"{district_name.get(d, d)} {n}" for d, n in g.by_district]
+        parts.append(("其中 " if zh else "") + ("、".join(per) if zh else ", ".join(per)))
+    if g.unlocated:
+        parts.append(f"{g.unlocated} 处位置未知" if zh else f"{g.unlocated} without a known location")
+    if names and len(names) <= LIST_AT_MOST and not (g.count == 1 and names[0] == label):
+        parts.append(("、".join(names)) if zh else "; ".join(names))
+    sep = "，" if zh else ", "
+    return f"{label}（{sep.join(parts)}）" if zh and parts else (
+        f"{label} ({sep.join(parts)})" if parts else label)
+
+
+def describe(title: str, items: list[Item], lang: str, district_name: dict[str, str]) -> str:
+    """One paragraph: the title, then each plan layer's groups; the base map in one clause."""
+    zh = lang == "zh"
+    plan = [it for it in items if it.spec.group != "context"]
+    base = [it for it in items if it.spec.group == "context"]
+    layer_texts = []
+    for it in plan:
+        texts = [_group_text(g, lang, district_name) for g in groups([it])]
+        if texts:
+            name = it.spec.title_zh if zh else it.spec.title_en
+            layer_texts.append(f"{name}：" + "；".join(texts) if zh else f"{name}: " + "; ".join(texts))
+    if zh:
+        text = f"地图：{title}。图中包括" + "。".join(layer_texts) + "。"
+        if base:
+            text += "底图：" + "、".join(it.spec.title_zh for it in base) + "。"
+        return text
+    text = f"Map: {title}. It shows " + ". ".join(layer_texts) + "."
+    if base:
+        text += " Base map: " + ", ".join(it.spec.title_en for it in base) + "."
+    return text
+
+
+def describe_map(map_id: str, store, lang: str = "en") -> str:
+    """The description of a named map from the built layers in ``store``."""
+    from webapp.figure import _items
+    from webapp.maps import get_map
+
+    m = get_map(map_id)
+    title = m.title_zh if lang == "zh" else m.title_en
+    return describe(title, items_for(m.layers, store), lang, district_names(store, lang))

@@ -1,0 +1,96 @@
+"""Static figure routes: /figure/<map>.png|svg, /figure/layers:<ids>.png, /figure/draft:<id>.png.
+
+Query: ``lang`` (zh|en), ``width`` and ``height`` (mm), ``dpi``; anything else is a 400 so a
+typo is not silently ignored. Renders are kept in a small per-app cache (drafts excepted:
+they can be deleted).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+
+from flask import Blueprint, Response, current_app, request
+
+from layers.store import store_for
+from webapp import figure
+
+bp = Blueprint("figures", __name__)
+
+MIMETYPES = {"png": "image/png", "svg": "image/svg+xml"}
+QUERY_KEYS = ("lang", "width", "height", "dpi")
+CACHE_SIZE = 24  # a default A4 PNG is a few hundred KiB
+
+
+def options_from_query(args, fmt: str) -> figure.FigureOptions:
+    unknown = sorted(set(args) - set(QUERY_KEYS))
+    if unknown:
+        raise figure.FigureParamError(f"unknown parameter(s) {', '.join(unknown)}; "
+                                      f"allowed: {', '.join(QUERY_KEYS)}")
+
+    def number(key: str, default, cast):
+        raw = args.get(key)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = cast(raw)
+        except ValueError:
+            raise figure.FigureParamError(f"{key} must be a number, got {raw[:20]!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise figure.FigureParamError(f"{key} must be a finite number")
+        return value
+
+    return figure.FigureOptions(width_mm=number("width", figure.DEFAULT_WIDTH_MM, float),
+                                height_mm=number("height", figure.DEFAULT_HEIGHT_MM, float),
+                                dpi=number("dpi", figure.DEFAULT_DPI, int),
+                                lang=args.get("lang", "zh"), fmt=fmt)
+
+
+def _drafts():
+    from webapp.drafts import DraftStore
+
+    return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
+
+
+class RenderCache:
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), Lock()
+
+    def get(self, key, make) -> bytes:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        data = make()
+        with self._lock:
+            self._items[key] = data
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return data
+
+
+def _cache() -> RenderCache:
+    ext = current_app.extensions
+    if "parkmap.figures" not in ext:
+        ext["parkmap.figures"] = RenderCache(CACHE_SIZE)
+    return ext["parkmap.figures"]
+
+
+def render_target(target: str, options: figure.FigureOptions) -> bytes:
+    store = store_for(current_app.config["LAYERS_DIR"])
+
+    def make() -> bytes:
+        return figure.render(figure.content_for(target, store, drafts=_drafts()), options)
+
+    if target.startswith(figure.DRAFT_PREFIX):
+        return make()
+    return _cache().get((target, options, current_app.config["LAYERS_DIR"]), make)
+
+
+@bp.get("/figure/<target>.<any(png, svg):fmt>")
+def image(target: str, fmt: str):
+    data = render_target(target, options_from_query(request.args, fmt))
+    name = f"parkmap-{target.replace(':', '-').replace(',', '-')}.{fmt}"
+    return Response(data, mimetype=MIMETYPES[fmt],
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
