@@ -127,3 +127,22 @@ def describe_map(map_id: str, store, lang: str = "en") -> str:
     m = get_map(map_id)
     title = m.title_zh if lang == "zh" else m.title_en
     return describe(title, items_for(m.layers, store), lang, district_names(store, lang))
+
+
+def embed_snippet(*, src: str, title: str, description: str, full_url: str, lang: str,
+                  slug: str, resize_script_url: str | None = None) -> str:
+    """HTML a report pastes: iframe with a title, its description for screen readers (linked
+    by aria-describedby), a link to the full map, and optionally the resize script."""
+    from markupsafe import escape
+
+    desc_id = f"parkmap-desc-{slug}"
+    link = "打开完整地图" if lang == "zh" else "Open the full map"
+    html = (f'<figure class="parkmap-embed" style="margin:0">\n'
+            f'<iframe src="{escape(src)}" title="{escape(title)}" aria-describedby="{desc_id}" '
+            f'width="100%" height="480" style="border:0;width:100%" loading="lazy" '
+            f'allowfullscreen></iframe>\n'
+            f'<figcaption><span id="{desc_id}">{escape(description)}</span> '
+            f'<a href="{escape(full_url)}">{link}</a></figcaption>\n</figure>')
+    if resize_script_url:
+        html += f'\n<script src="{escape(resize_script_url)}" async></script>'
+    return html
