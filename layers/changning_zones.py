@@ -101,6 +101,8 @@ def partition_problems(zones: gpd.GeoDataFrame, district) -> list[str]:
 def check(gdf: gpd.GeoDataFrame, layers: dict) -> list[str]:
     if sorted(gdf["zone"].dropna()) != ["central", "east", "west"]:
         return [f"changning_zones: expected one east, central and west zone, got {list(gdf['zone'])}"]
+    if not all(g is not None and g.is_valid for g in gdf.geometry):
+        return ["changning_zones: partition not checked: a zone geometry is missing or invalid"]
     districts = layers.get("districts")
     if districts is None or not (districts["district"] == "changning").any():
         return ["changning_zones: districts layer with changning needed to check the partition"]

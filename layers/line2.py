@@ -117,6 +117,8 @@ def build(ctx) -> gpd.GeoDataFrame:
 
 def station_problems(gdf: gpd.GeoDataFrame) -> list[str]:
     """Stations west->east along the track, each on it (50 m) unless a known, bounded offset."""
+    if not all(g is not None and g.is_valid for g in gdf.geometry):
+        return ["line2: order and offsets not checked: a geometry is missing or invalid"]
     m = gdf.to_crs(METRIC_CRS)
     route = linemerge(list(m.loc[m["kind"].isin(ROUTE_KINDS)].geometry))
     if not isinstance(route, LineString):
@@ -141,6 +143,8 @@ def zone_problems(gdf: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> list[str]:
     problems = []
     st = gdf.loc[gdf["kind"].isin(("station", "axis_station"))]
     for name, tagged, g in zip(st["name_zh"], st["zone"], st.geometry):
+        if g is None:
+            continue  # reported by station_problems
         actual = next((z for z, zg in zip(zones["zone"], zones.geometry) if zg.contains(g)), None)
         tagged = tagged if isinstance(tagged, str) else None
         if tagged != actual:
