@@ -16,6 +16,7 @@ compare page and the static export.
   ``webapp.assets.bundle()`` such as "vendor/leaflet/leaflet.js". The default makes it
   site-absolute ("/vendor/leaflet/leaflet.js"); the export can return relative paths.
 - ``url_state``: keep ``view`` and ``layers`` in the page URL as the reader pans and toggles.
+- ``compact``: small-iframe chrome (layer control and legend start collapsed).
 
 No element loads anything from a third-party host: Folium's CDN links are replaced by our
 own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
@@ -249,7 +250,8 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
             view: tuple[float, float, int] | None = None, controls: Iterable[str] = CONTROLS,
             data: str = "url", store=None, asset_url: Callable[[str], str] = default_asset_url,
             data_url: Callable[[str, str], str] = default_data_url, tianditu_key: str = "",
-            url_state: bool = False, title: str | None = None) -> folium.Map:
+            url_state: bool = False, compact: bool = False,
+            title: str | None = None) -> folium.Map:
     check_choice("lang", lang, LANGS)
     check_choice("basemap", basemap, basemaps_available(tianditu_key))
     check_choice("data", data, DATA_MODES)
@@ -281,7 +283,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         PlanLayer(js_spec, source, name=js_spec["title"]).add_to(m)
 
     if "layers" in controls:
-        folium.LayerControl(collapsed=False).add_to(m)
+        folium.LayerControl(collapsed=compact).add_to(m)
     ParkmapUI({
         "lang": lang,
         "controls": [c for c in controls if c != "layers"],
@@ -291,6 +293,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                   "confidence": names_in(CONFIDENCE_NAMES, lang)},
         "text": UI_TEXT[lang],
         "urlState": url_state,
+        "compact": compact,
     }).add_to(m)
     _number_elements(m.get_root())
     return m

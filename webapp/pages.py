@@ -79,7 +79,7 @@ def _render(named, opts: dict, embed: bool) -> str:
     lang = opts["lang"]
     title = named.title_zh if lang == "zh" else named.title_en
     layer_ids = opts.pop("layer_ids")
-    m = c.compose(layer_ids, **opts, store=_store(), url_state=True, title=title,
+    m = c.compose(layer_ids, **opts, store=_store(), url_state=True, compact=embed, title=title,
                   tianditu_key=current_app.config["TIANDITU_KEY"])
     context = {"named": named, "lang": lang, "title": title, "parts": c.render_parts(m),
                "basemap": opts["basemap"],

@@ -127,7 +127,12 @@
   }
 
   P.layer = function (map, spec, source) {
+    // One pane per layer, stacked in registry order, so drawing order does not depend on
+    // which layer's data arrives first.
+    var pane = "pm-" + spec.id.replace(/[^A-Za-z0-9_-]/g, "_");
+    if (!map.getPane(pane)) map.createPane(pane).style.zIndex = String(400 + P.order.length);
     var group = L.geoJSON(null, {
+      pane: pane,
       style: function (f) { return leafletStyle(spec, f); },
       pointToLayer: function (f, latlng) { return L.circleMarker(latlng, pointStyle(spec, f)); },
       onEachFeature: function (f, lyr) { bind(spec, f, lyr); }
@@ -201,8 +206,9 @@
   }
 
   function legend(config) {
-    var box = el("div", "pm-legend leaflet-control");
-    box.appendChild(el("div", "pm-legend-title", config.text.legend));
+    var box = el("details", "pm-legend leaflet-control");
+    box.open = !config.compact;
+    box.appendChild(el("summary", "pm-legend-title", config.text.legend));
     var hasPoints = false;
     config.legend.forEach(function (group) {
       var g = el("div", "pm-legend-group");
@@ -268,10 +274,26 @@
     return box;
   }
 
+  function fullscreenIcon() {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("width", "16");
+    svg.setAttribute("height", "16");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5");
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "2");
+    svg.appendChild(path);
+    return svg;
+  }
+
   function fullscreenButton(map, config) {
     var box = el("div", "pm-fullscreen leaflet-control leaflet-bar");
-    var b = el("button", null, "⛶");
+    var b = el("button");
     b.type = "button";
+    b.appendChild(fullscreenIcon());
     b.title = config.text.fullscreen;
     b.setAttribute("aria-label", config.text.fullscreen);
     b.addEventListener("click", function () {
@@ -320,15 +342,15 @@
     if (has("fullscreen")) control("topleft", function () { return fullscreenButton(map, config); }).addTo(map);
     if (has("scale")) L.control.scale({imperial: false}).addTo(map);
     if (has("legend")) control("bottomright", function () { return legend(config); }).addTo(map);
-    if (config.urlState) {
-      map.on("moveend overlayadd overlayremove", function () {
-        var params = P.state();
-        window.history.replaceState(null, "", "?" + params.toString());
-        updateSnippet(params);
-      });
+    function syncUrl() {
+      var params = P.state();
+      window.history.replaceState(null, "", "?" + params.toString());
+      updateSnippet(params);
     }
+    if (config.urlState) map.on("moveend overlayadd overlayremove", syncUrl);
     configure(config);
     P.ready = Promise.all(P.loads).then(function () {
+      if (config.urlState) syncUrl();
       document.documentElement.setAttribute("data-pm-ready", "1");
     });
     return P.ready;

@@ -1,0 +1,431 @@
+"""The web app through Flask's test client: every route, status, message, content and header."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+from shapely.geometry import shape
+
+from geo.crs import distance_m
+from layers.build import build_all
+from layers.registry import all_layers, layer_ids
+from webapp import assets, create_app
+from webapp import config as settings
+from webapp.compose import CONTROLS, compose, render_parts
+from webapp.maps import MAPS
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """Every layer built from the committed sources into a temporary folder."""
+    out = tmp_path_factory.mktemp("layers")
+    build_all(out, log=lambda m: None)
+    return out
+
+
+@pytest.fixture()
+def app(built, tmp_path):
+    return create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(tmp_path / "instance")})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def _fc(built: Path, layer_id: str) -> dict:
+    return json.loads((built / f"{layer_id}.geojson").read_text(encoding="utf-8"))
+
+
+def _asset_refs(html: str) -> list[str]:
+    return re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+
+
+# --- pages -------------------------------------------------------------------------------
+
+def test_index_lists_every_named_map_with_links(client):
+    for lang in ("zh", "en"):
+        r = client.get(f"/?lang={lang}")
+        assert r.status_code == 200
+        html = r.get_data(as_text=True)
+        for m in MAPS:
+            assert f'href="/map/{m.id}?lang={lang}"' in html
+            assert f'href="/embed/{m.id}?lang={lang}"' in html
+            assert str(escape(m.description_zh if lang == "zh" else m.description_en)) in html
+
+
+@pytest.mark.parametrize("kind", ["map", "embed"])
+@pytest.mark.parametrize("named", MAPS, ids=lambda m: m.id)
+def test_named_map_pages_render_with_own_assets_only(client, named, kind):
+    r = client.get(f"/{kind}/{named.id}")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    refs = _asset_refs(html)
+    assert "/vendor/leaflet/leaflet.js" in refs and "/static/parkmap.js" in refs
+    assert all(ref.startswith("/") and not ref.startswith("//") for ref in refs), refs
+    assert "cdn" not in html.lower() and "jquery" not in html.lower()
+    for layer_id in named.layers:
+        assert f'"url":"/api/layers/{layer_id}.geojson"' in html
+    assert "L.tileLayer" not in html  # basemap=none is the default: our own vector base
+    assert named.title_zh in html
+
+
+def test_map_page_has_parks_panel_with_unlocated_marked_and_snippet(client, built):
+    parks = _fc(built, "parks")["features"]
+    html = client.get("/map/overview").get_data(as_text=True)
+    panel = html[html.index('id="pm-parks"'):html.index("pm-embed-snippet")]
+    assert panel.count("<li ") == len(parks)
+    unlocated = [f for f in parks if f["geometry"] is None]
+    assert panel.count('class="pm-unlocated"') == len(unlocated)
+    for f in unlocated:
+        assert re.search(rf'data-id="{re.escape(f["properties"]["id"])}" disabled', panel)
+    snippet = re.search(r'<textarea id="pm-embed-snippet"[^>]*>([^<]*)</textarea>', html).group(1)
+    assert snippet.startswith("&lt;iframe src=&#34;http://localhost/embed/overview?layers=")
+    assert "title=&#34;" in snippet  # a title for screen readers
+
+
+def test_query_parameters_shape_the_map(client):
+    html = client.get("/map/changning?layers=parks,line2&lang=en&view=31.2,121.4,15"
+                      ).get_data(as_text=True)
+    assert '"url":"/api/layers/line2.geojson"' in html and '"url":"/api/layers/parks.geojson"' in html
+    assert "/api/layers/context.geojson" not in html
+    assert html.index("line2.geojson") < html.index("parks.geojson")  # registry drawing order
+    assert "center: [31.2, 121.4]" in html and '"zoom": 15' in html
+    spec = {s.id: s for s in all_layers()}
+    assert json.dumps(spec["parks"].title_en) in html  # layer names in the chosen language
+
+
+def test_amap_basemap_shifts_data_and_allows_its_tiles(client):
+    r = client.get("/map/changning?basemap=amap")
+    html = r.get_data(as_text=True)
+    assert "autonavi.com" in html and "?datum=gcj02" in html
+    csp = r.headers["Content-Security-Policy"]
+    assert "https://webrd01.is.autonavi.com" in csp and "connect-src 'self'" in csp
+    osm = client.get("/map/changning?basemap=osm")
+    assert "tile.openstreetmap.org" in osm.get_data(as_text=True)
+    assert "?datum=gcj02" not in osm.get_data(as_text=True)
+    assert "OpenStreetMap" in osm.get_data(as_text=True)  # attribution
+
+
+def test_basemap_none_policy_allows_only_this_app(client):
+    csp = client.get("/map/jingan").headers["Content-Security-Policy"]
+    assert "img-src 'self' data:;" in csp and "default-src 'self'" in csp
+
+
+def test_tianditu_only_with_a_key(built):
+    no_key = create_app({"LAYERS_DIR": str(built)}).test_client().get("/map/jingan?basemap=tianditu")
+    assert no_key.status_code == 400 and "none, osm, carto, amap" in no_key.get_data(as_text=True)
+    with_key = create_app({"LAYERS_DIR": str(built), "TIANDITU_KEY": "abc123"}).test_client()
+    r = with_key.get("/map/jingan?basemap=tianditu")
+    assert r.status_code == 200 and "tianditu.gov.cn" in r.get_data(as_text=True)
+    assert "tk=abc123" in r.get_data(as_text=True)
+
+
+def test_embed_controls(client):
+    html = client.get("/embed/changning?controls=legend").get_data(as_text=True)
+    assert '"controls":["legend"]' in html and "L.control.layers" not in html
+    html = client.get("/embed/changning?controls=none").get_data(as_text=True)
+    assert '"controls":[]' in html
+    html = client.get("/embed/changning").get_data(as_text=True)
+    assert "L.control.layers" in html
+    assert '"controls":' + json.dumps([c for c in CONTROLS if c != "layers"]).replace(" ", "") in html
+
+
+@pytest.mark.parametrize("query, message", [
+    ("lang=fr", "lang='fr' is not allowed; use one of: zh, en"),
+    ("basemap=google", "basemap='google' is not allowed; use one of: none, osm, carto, amap"),
+    ("view=abc", "use lat,lon,zoom"),
+    ("view=31.2,121.4", "use lat,lon,zoom"),
+    ("view=91,121.4,12", "out of range"),
+    ("view=31.2,121.4,40", "out of range"),
+    ("view=nan,121.4,12", "out of range"),
+    ("layers=", "layers is empty; give one or more of: " + ", ".join(layer_ids())),
+    ("layers=,,", "layers is empty"),
+])
+@pytest.mark.parametrize("kind", ["map", "embed"])
+def test_bad_values_are_400_naming_what_is_allowed(client, kind, query, message):
+    r = client.get(f"/{kind}/changning?{query}")
+    assert r.status_code == 400
+    assert r.mimetype == "text/html"
+    assert message.replace("'", "&#39;") in r.get_data(as_text=True)
+    j = client.get(f"/{kind}/changning?{query}", headers={"Accept": "application/json"})
+    assert j.status_code == 400 and j.is_json and message in j.get_json()["error"]
+
+
+def test_bad_embed_controls_are_400(client):
+    r = client.get("/embed/changning?controls=legend,minimap", headers={"Accept": "application/json"})
+    assert r.status_code == 400
+    assert r.get_json()["error"] == ("controls='minimap' is not allowed; use one of: "
+                                     "layers, legend, search, fullscreen, scale, none")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("/map/nowhere", "unknown map 'nowhere'; known maps: changning, jingan, overview"),
+    ("/embed/nowhere", "unknown map 'nowhere'"),
+    ("/map/changning?layers=parks,roads", "unknown layer 'roads'; known layers: "),
+    ("/embed/jingan?layers=roads", "unknown layer 'roads'"),
+])
+def test_unknown_map_or_layer_is_404(client, url, message):
+    r = client.get(url)
+    assert r.status_code == 404 and message.replace("'", "&#39;") in r.get_data(as_text=True)
+    j = client.get(url, headers={"Accept": "application/json"})
+    assert j.status_code == 404 and message in j.get_json()["error"]
+
+
+def test_hostile_path_is_escaped_in_the_error_page(client):
+    r = client.get("/map/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    assert r.status_code == 404
+    body = r.get_data(as_text=True)
+    assert EVIL not in body and "unknown map &#39;&lt;img src=x onerror=alert(1)&gt;&#39;" in body
+
+
+def test_unknown_route_and_method(client):
+    r = client.get("/nothing-here")
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    r = client.post("/api/maps")
+    assert r.status_code == 405 and r.is_json and "GET" in r.headers["Allow"]
+
+
+# --- API ---------------------------------------------------------------------------------
+
+def test_api_maps(client):
+    r = client.get("/api/maps")
+    assert r.status_code == 200 and r.is_json
+    maps = r.get_json()["maps"]
+    assert [m["id"] for m in maps] == [m.id for m in MAPS]
+    first = maps[0]
+    assert first["layers"] == list(MAPS[0].layers) and first["urls"]["embed"] == f"/embed/{MAPS[0].id}"
+    assert client.get("/api/maps/jingan").get_json()["title_zh"] == MAPS[1].title_zh
+    r = client.get("/api/maps/nowhere")
+    assert r.status_code == 404 and r.get_json()["error"].startswith("unknown map 'nowhere'")
+
+
+def test_api_layers_metadata_from_registry_and_build(client, built):
+    layers = client.get("/api/layers").get_json()["layers"]
+    assert [entry["id"] for entry in layers] == layer_ids()
+    for entry, spec in zip(layers, all_layers()):
+        assert entry["title_zh"] == spec.title_zh and entry["title_en"] == spec.title_en
+        assert set(entry["styles"]) == set(spec.styles)
+        assert entry["feature_count"] == len(_fc(built, spec.id)["features"])
+        assert entry["geojson"] == f"/api/layers/{spec.id}.geojson"
+
+
+@pytest.mark.parametrize("layer_id", layer_ids())
+def test_api_layer_geojson_served_as_built(client, built, layer_id):
+    r = client.get(f"/api/layers/{layer_id}.geojson")
+    assert r.status_code == 200 and r.mimetype == "application/geo+json"
+    assert r.get_data(as_text=True) == (built / f"{layer_id}.geojson").read_text(encoding="utf-8")
+
+
+def test_api_layer_geojson_gcj02_shift(client, built):
+    wgs = {f["properties"]["id"]: f for f in _fc(built, "line2")["features"]}
+    r = client.get("/api/layers/line2.geojson?datum=gcj02")
+    assert r.status_code == 200
+    gcj = {f["properties"]["id"]: f for f in r.get_json(force=True)["features"]}
+    assert gcj.keys() == wgs.keys()
+    for fid, f in wgs.items():
+        if f["geometry"] and f["geometry"]["type"] == "Point":
+            d = distance_m(shape(f["geometry"]), shape(gcj[fid]["geometry"]))
+            assert 300 < d < 700, (fid, d)  # the GCJ-02 offset in Shanghai is ~0.5 km
+            assert gcj[fid]["properties"] == f["properties"]
+
+
+def test_api_layer_errors(client):
+    r = client.get("/api/layers/roads.geojson")
+    assert r.status_code == 404 and r.get_json()["error"].startswith("unknown layer 'roads'")
+    r = client.get("/api/layers/parks.geojson?datum=bd09")
+    assert r.status_code == 400
+    assert r.get_json()["error"] == "datum='bd09' is not allowed; use one of: wgs84, gcj02"
+
+
+def test_api_parks_csv(client, built):
+    r = client.get("/api/parks.csv")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    parks = _fc(built, "parks")["features"]
+    assert [row["id"] for row in rows] == [f["properties"]["id"] for f in parks]
+    for row, f in zip(rows, parks):
+        p = f["properties"]
+        assert row["name_zh"] == p["name_zh"] and row["zone"] == (p["zone"] or "")
+        assert row["confidence"] == p["confidence"] and row["source"] == p["source"]
+        assert row["themes"] == "; ".join(p.get("themes") or [])
+        if f["geometry"] is None:
+            assert row["lon"] == row["lat"] == "" and row["confidence"] == "unlocated"
+        else:
+            pt = shape(f["geometry"]).representative_point()
+            assert abs(float(row["lon"]) - pt.x) < 1e-6 and abs(float(row["lat"]) - pt.y) < 1e-6
+    assert any(row["lon"] == "" for row in rows), "the plan names parks we could not place"
+
+
+def test_not_built_is_a_clear_server_error(tmp_path):
+    r = create_app({"LAYERS_DIR": str(tmp_path)}).test_client().get("/api/layers/parks.geojson")
+    assert r.status_code == 500
+    assert "is not built" in r.get_json()["error"] and "parkmap build" in r.get_json()["error"]
+
+
+# --- headers, caching, embedding ---------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/", "/map/jingan", "/embed/jingan", "/api/maps", "/api/layers",
+                                 "/api/layers/parks.geojson", "/api/parks.csv",
+                                 "/vendor/leaflet/leaflet.js", "/static/parkmap.js"])
+def test_every_response_has_nosniff_etag_and_cache_control(client, url):
+    with client.get(url) as r:
+        assert r.status_code == 200
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers.get("ETag") and "max-age=" in r.headers["Cache-Control"]
+    with client.get(url, headers={"If-None-Match": r.headers["ETag"]}) as again:
+        assert again.status_code == 304 and again.data == b""
+
+
+def test_errors_are_not_cached(client):
+    assert client.get("/map/nowhere").headers["Cache-Control"] == "no-store"
+
+
+def test_same_page_same_bytes_across_app_instances(built):
+    """Deterministic composition: ETags agree between processes/workers."""
+    a = create_app({"LAYERS_DIR": str(built)}).test_client().get("/embed/overview?lang=en")
+    b = create_app({"LAYERS_DIR": str(built)}).test_client().get("/embed/overview?lang=en")
+    assert a.data == b.data and a.headers["ETag"] == b.headers["ETag"]
+
+
+def test_framing_allowed_by_default_and_restrictable(built):
+    r = create_app({"LAYERS_DIR": str(built)}).test_client().get("/embed/jingan")
+    assert r.headers["Content-Security-Policy"].endswith("frame-ancestors *")
+    assert "X-Frame-Options" not in r.headers
+    strict = create_app({"LAYERS_DIR": str(built),
+                         "FRAME_ANCESTORS": "'self' https://example.org"}).test_client()
+    csp = strict.get("/embed/jingan").headers["Content-Security-Policy"]
+    assert csp.endswith("frame-ancestors 'self' https://example.org")
+
+
+def test_vendor_assets_only_known_files(client):
+    with client.get("/vendor/leaflet/leaflet.css") as r:
+        assert r.mimetype == "text/css"
+    with client.get("/vendor/leaflet/images/layers.png") as r:
+        assert r.mimetype == "image/png"
+    assert client.get("/vendor/leaflet/leaflet.js.map").status_code == 404
+    assert client.get("/vendor/leaflet/../__init__.py").status_code == 404
+
+
+def test_bundle_holds_every_asset_a_page_references(client):
+    html = client.get("/map/overview").get_data(as_text=True)
+    bundle = assets.bundle()
+    for ref in _asset_refs(html):
+        assert ref.lstrip("/") in bundle and bundle[ref.lstrip("/")].is_file()
+        with client.get(ref) as r:
+            assert r.status_code == 200 and r.data == bundle[ref.lstrip("/")].read_bytes()
+
+
+# --- settings ----------------------------------------------------------------------------
+
+def test_settings_precedence(monkeypatch, built):
+    monkeypatch.setenv("PARKMAP_FRAME_ANCESTORS", "https://env.example")
+    monkeypatch.setenv("PARKMAP_CACHE_MAX_AGE", "60")
+    app = create_app({"LAYERS_DIR": str(built)})
+    assert app.config["FRAME_ANCESTORS"] == "https://env.example"
+    assert app.config["CACHE_MAX_AGE"] == 60
+    assert app.test_client().get("/api/maps").headers["Cache-Control"] == "public, max-age=60"
+    app = create_app({"LAYERS_DIR": str(built), "FRAME_ANCESTORS": "'none'"})
+    assert app.config["FRAME_ANCESTORS"] == "'none'"
+
+
+def test_settings_defaults_and_bad_values():
+    cfg = settings.load(environ={})
+    assert cfg["FRAME_ANCESTORS"] == "*" and cfg["TIANDITU_KEY"] == ""
+    assert cfg["LAYERS_DIR"].endswith("data/layers") and cfg["INSTANCE_DIR"].endswith("instance")
+    with pytest.raises(ValueError, match="PARKMAP_CACHE_MAX_AGE must be an integer"):
+        settings.load(environ={"PARKMAP_CACHE_MAX_AGE": "soon"})
+    with pytest.raises(ValueError, match="space-separated"):
+        settings.load({"FRAME_ANCESTORS": "*; script-src *"}, environ={})
+
+
+# --- escaping ----------------------------------------------------------------------------
+
+@pytest.fixture()
+def evil_layers(built, tmp_path) -> Path:
+    """A copy of the built layers with a hostile park name (and theme)."""
+    out = tmp_path / "evil"
+    shutil.copytree(built, out)
+    fc = _fc(built, "parks")
+    located = next(f for f in fc["features"] if f["geometry"])
+    located["properties"]["name_zh"] = "园区" + EVIL
+    located["properties"]["themes"] = [EVIL]
+    (out / "parks.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+def test_hostile_names_are_escaped_in_pages(evil_layers):
+    client = create_app({"LAYERS_DIR": str(evil_layers)}).test_client()
+    html = client.get("/map/changning").get_data(as_text=True)
+    assert EVIL not in html and "onerror=alert(1)&gt;" in html
+    inline = render_parts(compose(["parks"], data="inline", store=_store(evil_layers)))["script"]
+    assert EVIL not in inline and "\\u003cimg src=x onerror=alert(1)\\u003e" in inline
+
+
+def _store(path):
+    from layers.store import LayerStore
+
+    return LayerStore(path)
+
+
+# --- composition -------------------------------------------------------------------------
+
+def test_compose_inline_needs_no_server(built):
+    m = compose(["districts", "line2"], data="inline", store=_store(built),
+                asset_url=lambda p: "assets/" + p)
+    html = m.get_root().render()
+    assert "fetch" not in html and '"data":{"type":"FeatureCollection"' in html
+    assert '<script src="assets/vendor/leaflet/leaflet.js">' in html
+    assert '"line2-station-' in html
+
+
+def test_compose_inline_amap_is_shifted(built):
+    wgs = render_parts(compose(["line2"], data="inline", store=_store(built)))["script"]
+    gcj = render_parts(compose(["line2"], data="inline", store=_store(built), basemap="amap"))["script"]
+    assert wgs != gcj
+    station = next(f for f in _fc(built, "line2")["features"] if f["geometry"]["type"] == "Point")
+    lon, lat = station["geometry"]["coordinates"]
+    assert f"[{lon},{lat}]" in wgs.replace(" ", "") and f"[{lon},{lat}]" not in gcj.replace(" ", "")
+
+
+# --- parkmap serve -----------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_parkmap_serve_starts_on_built_layers(built):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port),
+                             "--layers", str(built)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/maps", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert [m["id"] for m in body["maps"]] == [m.id for m in MAPS]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stderr.close()
