@@ -25,14 +25,16 @@ def split_polygon(polygon: Polygon | MultiPolygon, *lines: BaseGeometry) -> list
     return sorted(pieces, key=lambda p: p.area, reverse=True)
 
 
-def split_in_two(polygon: Polygon | MultiPolygon, line: BaseGeometry) -> tuple[Polygon, Polygon]:
-    """The (western, eastern) halves of ``polygon`` cut by one line crossing it north-south.
+def split_in_two(polygon: Polygon | MultiPolygon, line: BaseGeometry,
+                 axis: str = "x") -> tuple[Polygon, Polygon]:
+    """The two pieces of ``polygon`` cut by ``line``, ordered by their centroids along ``axis``.
 
-    West/east is decided by the pieces' centroids. Raises SplitError unless the line cuts the
-    polygon into exactly two pieces.
+    ``axis="x"``: (western, eastern) for a line crossing north-south; ``axis="y"``: (southern,
+    northern) for a line crossing east-west. Raises SplitError unless there are exactly two pieces.
     """
     pieces = split_polygon(polygon, line)
     if len(pieces) != 2:
         raise SplitError(f"line cuts the polygon into {len(pieces)} piece(s), expected 2")
-    west, east = sorted(pieces, key=lambda p: p.centroid.x)
-    return west, east
+    key = {"x": lambda p: p.centroid.x, "y": lambda p: p.centroid.y}[axis]
+    low, high = sorted(pieces, key=key)
+    return low, high

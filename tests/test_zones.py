@@ -27,6 +27,12 @@ def test_line_across_splits_in_two_exactly():
     assert unary_union([west, east]).symmetric_difference(SQUARE).area < 1e-9
 
 
+def test_line_across_east_west_splits_south_north():
+    south, north = split_in_two(SQUARE, LineString([(-1, 3), (11, 6)]), axis="y")
+    assert south.centroid.y < north.centroid.y
+    assert south.area + north.area == pytest.approx(100)
+
+
 def test_line_stopping_short_cuts_nothing():
     assert len(split_polygon(SQUARE, LineString([(5, -1), (5, 6)]))) == 1
     with pytest.raises(SplitError, match="1 piece"):
@@ -108,6 +114,18 @@ def test_line2_stations_fall_in_their_zone(zones, station, zone):
     assert [z for z, g in zip(zones["zone"], zones.geometry) if g.contains(p)] == [zone]
 
 
+# Carriers the plans assign to a zone, with a located point in places_research.csv (WGS84 columns):
+# 000 三(三) east 德必易园, central 国展中心, west 携程; 003 五(二) central 环东华; 003 五(一) east 中山公园.
+@pytest.mark.parametrize("name_prefix, zone", [("德必易园", "east"), ("中山公园", "east"),
+                                               ("环东华时尚创意产业集聚区", "central"),
+                                               ("上海国际展览中心", "central"), ("携程智慧出行产业园", "west")])
+def test_located_carriers_fall_in_the_zone_the_plans_give_them(zones, name_prefix, zone):
+    with (SOURCES_DIR / "places_research.csv").open(encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["name_zh"].startswith(name_prefix))
+    p = Point(float(row["lon_wgs84"]), float(row["lat_wgs84"]))
+    assert [z for z, g in zip(zones["zone"], zones.geometry) if g.contains(p)] == [zone]
+
+
 def test_features_cite_the_plans_and_state_the_rule(zones):
     seed_000 = next((SOURCES_DIR / "seeds").glob("000_*.txt")).read_text(encoding="utf-8")
     seed_003 = next((SOURCES_DIR / "seeds").glob("003_*.txt")).read_text(encoding="utf-8")
@@ -118,7 +136,7 @@ def test_features_cite_the_plans_and_state_the_rule(zones):
     for area in ("东部中山公园地区", "中部虹桥地区", "西部临空地区"):
         assert area in seed_003 and area in "".join(zones["name_zh"])
     assert zones.loc["east", "source"] == "000 一(一)3; 000 三(三); 003 一(一)1; 003 五(一)"
-    assert all("内环高架" in b and "中环路" in b for b in zones["basis"])
+    assert all("内环高架" in b and "中环路" in b and "延安高架" in b for b in zones["basis"])
     assert set(zones["confidence"]) == {"area"} and set(zones["district"]) == {"changning"}
     assert set(zones["kind"]) <= set(changning_zones.LAYER.styles)
 
