@@ -1,0 +1,323 @@
+"""Placing named places from evidence: never a typed coordinate, always a computed one.
+
+A place's ``placement`` (data/sources/places.csv) is one or more alternatives separated by
+``||``, tried in order; the first that works places it, and the basis says why earlier ones
+failed. Alternatives:
+
+- ``osm:<name>``                 OSM named place with exactly that name          -> building
+- ``research:<name_zh>``         sourced point of places_research.csv (its own confidence)
+- ``cross:<street>&<street>``    crossing of two named OSM streets/roads          -> street
+- ``on:<street>@<osm place>``    point of the street nearest to a named place     -> street
+- ``polygon:N=a+b;E=c;S=d;W=e``  polygon enclosed by the named streets (四至)     -> street
+- ``area:<ref>``                 representative point of a containing area        -> area
+- ``none:<reason>``              not located: null geometry                       -> unlocated
+
+All geometry work happens in METRIC_CRS; results are returned in lon/lat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+from shapely import polygonize, unary_union
+from shapely.geometry import MultiPoint, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
+
+from geo.crs import METRIC_CRS, geom_from_metric
+from geo.errors import ParkmapError
+
+CROSSING_SPREAD_M = 150.0  # dual carriageways cross in up to 4 points; farther apart = ambiguous
+SAME_PLACE_SPREAD_M = 150.0  # same-name OSM places farther apart than this are different places
+ANCHOR_MAX_M = 400.0  # "on a street near X": the street must pass this close to X
+SIDE_TOUCH_M = 40.0  # each 四至 street must run along the polygon's edge within this distance
+SIDE_MIN_LENGTH_M = 100.0
+
+
+class PlacementError(ParkmapError):
+    """One placement alternative could not be used; the message says why (goes into basis)."""
+
+
+@dataclass
+class Placement:
+    geometry: BaseGeometry | None  # lon/lat; None when unlocated
+    confidence: str  # building | street | area | unlocated
+    basis: str
+    area_ref: str | None = None  # the containing area used, for area placements
+    fallback: bool = False  # an earlier (better) alternative failed
+
+
+# --- geometric helpers (METRIC_CRS in, METRIC_CRS out) ---------------------------------
+
+def crossing(a: BaseGeometry, b: BaseGeometry, spread_m: float = CROSSING_SPREAD_M) -> Point | None:
+    """Where two streets cross, or None if they do not (or cross in places too far apart)."""
+    inter = a.intersection(b)
+    if inter.is_empty:
+        return None
+    pts = MultiPoint([p for g in getattr(inter, "geoms", [inter])
+                      for p in (g.coords if g.geom_type in ("Point", "LineString") else [])])
+    if pts.is_empty:
+        return None
+    minx, miny, maxx, maxy = pts.bounds
+    if max(maxx - minx, maxy - miny) > spread_m:
+        return None  # they meet at several far-apart places: which one is meant is unknown
+    return pts.centroid
+
+
+def point_on_street(street: BaseGeometry, anchor: BaseGeometry,
+                    max_m: float = ANCHOR_MAX_M) -> Point | None:
+    """The street's point nearest to ``anchor``; None if the street never comes within max_m."""
+    on_street = nearest_points(street, anchor)[0]
+    return on_street if on_street.distance(anchor) <= max_m else None
+
+
+def polygon_from_streets(sides: dict[str, BaseGeometry]) -> Polygon:
+    """The block enclosed by the 四至 streets (side label -> street lines).
+
+    The lines are noded and polygonized; the largest face and the faces touching it (strips
+    between dual carriageways) are merged. Every side must run along the result, or it is not
+    the block the 四至 describes.
+    """
+    lines = unary_union(list(sides.values()))
+    faces = list(polygonize(list(getattr(lines, "geoms", [lines]))).geoms)
+    if not faces:
+        raise PlacementError("the named streets do not enclose any block")
+    core = max(faces, key=lambda f: f.area)
+    block = unary_union([f for f in faces if f.intersects(core)])
+    if block.geom_type != "Polygon":
+        raise PlacementError("the named streets enclose more than one block")
+    block = Polygon(block.exterior)
+    edge = block.exterior.buffer(SIDE_TOUCH_M)
+    loose = [label for label, g in sides.items() if g.intersection(edge).length < SIDE_MIN_LENGTH_M]
+    if loose:
+        raise PlacementError(f"side(s) {', '.join(loose)} do not bound the enclosed block")
+    return block
+
+
+# --- the placer: resolves placement alternatives against the sources ---------------------
+
+class Placer:
+    """Places rows of places.csv using the sources and the areas available to refer to.
+
+    ``streets``: frame with ``name`` (and optionally ``file``, the source it came from),
+    ``named``: OSM named places, ``research``: places_research.csv rows, ``areas``: ref ->
+    (lon/lat geometry, label), e.g. "zone=east" -> (polygon, "长宁区东部中山公园地区").
+    """
+
+    def __init__(self, streets: gpd.GeoDataFrame, named: gpd.GeoDataFrame,
+                 research: list[dict], areas: dict[str, tuple[BaseGeometry, str]]):
+        self.streets = streets.to_crs(METRIC_CRS)
+        if "file" not in self.streets.columns:
+            self.streets["file"] = "streets"
+        self.named = named.to_crs(METRIC_CRS)
+        self.research = {r["name_zh"]: r for r in research}
+        self.areas = dict(areas)
+        self.street_source = " / ".join(dict.fromkeys(self.streets["file"]))
+
+    def street(self, name: str) -> BaseGeometry:
+        hit = self.streets[self.streets["name"] == name]
+        if hit.empty:
+            raise PlacementError(f"street {name} is not in {self.street_source}")
+        return hit.geometry.union_all()
+
+    def files(self, *names: str) -> str:
+        """The source file(s) the named streets come from, for the basis."""
+        hit = self.streets[self.streets["name"].isin(names)]
+        return ", ".join(dict.fromkeys(hit["file"]))
+
+    def named_place(self, name: str) -> Point:
+        hit = self.named[self.named["name"] == name]
+        if hit.empty:
+            raise PlacementError(f"no OSM named place «{name}» in osm_named_places.geojson")
+        pts = MultiPoint(list(hit.geometry))
+        minx, miny, maxx, maxy = pts.bounds
+        if max(maxx - minx, maxy - miny) > SAME_PLACE_SPREAD_M:
+            raise PlacementError(f"{len(hit)} OSM places named «{name}» lie far apart")
+        return pts.centroid
+
+    def place(self, spec: str) -> Placement:
+        """Try the ``||``-separated alternatives in order."""
+        failures = []
+        for alt in [a.strip() for a in spec.split("||") if a.strip()]:
+            try:
+                p = self._one(alt)
+            except PlacementError as exc:
+                failures.append(str(exc))
+                continue
+            if failures:
+                p.basis = f"{'; '.join(failures)}. Instead: {p.basis}"
+                p.fallback = True
+            return p
+        raise PlacementError("no placement alternative worked: " + "; ".join(failures))
+
+    def _one(self, alt: str) -> Placement:
+        method, _, arg = alt.partition(":")
+        handler = getattr(self, f"_{method.strip()}", None)
+        if handler is None or not arg.strip():
+            raise ValueError(f"bad placement {alt!r} (see layers/places.py for the forms)")
+        return handler(arg.strip())
+
+    def _osm(self, name: str) -> Placement:
+        return Placement(geom_from_metric(self.named_place(name)), "building",
+                         f"OSM named place «{name}» (osm_named_places.geojson)")
+
+    def _research(self, name: str) -> Placement:
+        row = self.research.get(name)
+        if row is None:
+            raise ValueError(f"places_research.csv has no row named {name!r}")
+        if not row.get("lon_wgs84") or not row.get("lat_wgs84"):
+            raise PlacementError(f"places_research.csv gives no point for {name}")
+        if row["confidence"] not in ("building", "street"):
+            raise PlacementError(f"places_research.csv rates its point for {name} {row['confidence']!r}")
+        pt = Point(float(row["lon_wgs84"]), float(row["lat_wgs84"]))
+        datum = "" if row["datum"] == "WGS84" else f", converted from {row['datum']}"
+        return Placement(pt, row["confidence"],
+                         f"sourced point (places_research.csv{datum}): {row['address']}; "
+                         f"source: {row['source']}")
+
+    def _cross(self, arg: str) -> Placement:
+        a, sep, b = arg.partition("&")
+        if not sep:
+            raise ValueError(f"cross:{arg}: expected two streets joined by &")
+        a, b = a.strip(), b.strip()
+        pt = crossing(self.street(a), self.street(b))
+        if pt is None:
+            raise PlacementError(f"{a} and {b} do not cross in {self.street_source}")
+        return Placement(geom_from_metric(pt), "street",
+                         f"crossing of the OSM streets {a} and {b} ({self.files(a, b)})")
+
+    def _on(self, arg: str) -> Placement:
+        name, sep, anchor = arg.partition("@")
+        if not sep:
+            raise ValueError(f"on:{arg}: expected <street>@<OSM place>")
+        name, anchor = name.strip(), anchor.strip()
+        pt = point_on_street(self.street(name), self.named_place(anchor))
+        if pt is None:
+            raise PlacementError(f"{name} does not pass within {ANCHOR_MAX_M:.0f} m of «{anchor}»")
+        return Placement(geom_from_metric(pt), "street",
+                         f"on {name} ({self.files(name)}), at its point nearest to the OSM "
+                         f"named place «{anchor}»")
+
+    def _polygon(self, arg: str) -> Placement:
+        sides, missing = {}, []
+        for part in arg.split(";"):
+            label, _, names = part.partition("=")
+            geoms = []
+            for n in [n.strip() for n in names.split("+") if n.strip()]:
+                try:
+                    geoms.append(self.street(n))
+                except PlacementError:
+                    missing.append(n)
+            if geoms:
+                sides[label.strip()] = unary_union(geoms)
+        if missing:
+            raise PlacementError(f"四至 street(s) {', '.join(missing)} not in {self.street_source}, "
+                                 "so the polygon cannot be drawn along them")
+        block = polygon_from_streets(sides)
+        return Placement(geom_from_metric(block), "street",
+                         f"polygon enclosed by the 四至 streets {arg} ({self.street_source})")
+
+    def _area(self, ref: str) -> Placement:
+        if ref not in self.areas:
+            raise ValueError(f"area:{ref}: unknown area (known: {', '.join(self.areas)})")
+        geom, label = self.areas[ref]
+        if geom is None or geom.is_empty:
+            raise PlacementError(f"area {label} is itself not located")
+        pt = geom.representative_point() if geom.geom_type != "Point" else geom
+        return Placement(pt, "area", f"within {label}: placed at its representative point "
+                                     "(only the containing area is known)", area_ref=ref)
+
+    def _none(self, reason: str) -> Placement:
+        return Placement(None, "unlocated", f"not located: {reason}")
+
+
+# --- the curated table data/sources/places.csv -----------------------------------------
+
+PLACES_FILE = "places.csv"
+PLACE_COLUMNS = ("id", "name_zh", "name_en", "kind", "district", "themes", "role", "source",
+                 "passage_doc", "passage", "named_in", "year", "placement", "evidence",
+                 "area_km2_official", "layer")
+SEED_FILES = {"000": "seeds/000_ad1da9f858ca9f7a.txt", "001": "seeds/001_5c8107f7adb55706.txt",
+              "003": "seeds/003_49581f62cfd03bd6.txt", "004": "seeds/004_1374ff59fa2fbedd.txt"}
+SEED_YEAR = {"000": 2021, "003": 2021, "001": 2020, "004": 2024}  # year each plan first names things
+STREET_FILES = ("osm_streets.geojson", "roads_rivers.geojson")
+
+
+def read_places(ctx, layer: str) -> list[dict]:
+    """The rows of places.csv for ``layer``, validated against the seeds and the vocabulary."""
+    from layers.sources import SourceError
+    from layers.themes import UnknownTheme, parse_themes
+
+    rows = ctx.csv(PLACES_FILE, required=PLACE_COLUMNS)
+    seeds = {doc: ctx.text(path) for doc, path in SEED_FILES.items()}
+    problems, seen = [], set()
+    for r in rows:
+        where = f"{PLACES_FILE} {r['id'] or '(no id)'}"
+        if not r["id"].isascii() or not r["id"] or r["id"] in seen:
+            problems.append(f"{where}: id must be ascii and unique")
+        seen.add(r["id"])
+        try:
+            r["themes"] = parse_themes(r["themes"], where)
+        except UnknownTheme as exc:
+            problems.append(str(exc))
+        named = [d for d in r["named_in"].split(";") if d]
+        if not named or any(d not in SEED_YEAR for d in named):
+            problems.append(f"{where}: named_in {r['named_in']!r} must list seed ids {sorted(SEED_YEAR)}")
+        elif str(min(SEED_YEAR[d] for d in named)) != r["year"]:
+            problems.append(f"{where}: year {r['year']} is not the first year of {r['named_in']}")
+        if r["passage_doc"] not in seeds or r["passage"] not in seeds[r["passage_doc"]]:
+            problems.append(f"{where}: passage not found verbatim in seed {r['passage_doc']}")
+        if r["passage_doc"] not in named:
+            problems.append(f"{where}: passage_doc {r['passage_doc']} not in named_in")
+    if problems:
+        raise SourceError(f"{len(problems)} problem(s) in {PLACES_FILE}: " + "; ".join(problems))
+    return [r for r in rows if r["layer"] == layer]
+
+
+def street_frame(ctx) -> gpd.GeoDataFrame:
+    """Named OSM streets and roads in one frame: columns name, file."""
+    osm = ctx.geojson(STREET_FILES[0])[["name", "geometry"]].assign(file=STREET_FILES[0])
+    roads = ctx.geojson(STREET_FILES[1]).rename(columns={"name_zh": "name"})
+    roads = roads[["name", "geometry"]].assign(file=STREET_FILES[1])
+    return gpd.GeoDataFrame(pd.concat([osm, roads], ignore_index=True), crs=osm.crs)
+
+
+def placer_for(ctx, areas: dict) -> Placer:
+    return Placer(street_frame(ctx), ctx.geojson("osm_named_places.geojson"),
+                  ctx.csv("places_research.csv", required=("name_zh", "lon_wgs84", "lat_wgs84")),
+                  areas)
+
+
+def place_rows(rows: list[dict], placer: Placer) -> list[tuple[dict, Placement]]:
+    """Place every row; rows inside another place (``area:place=<id>``) after that place."""
+    from layers.sources import SourceError
+
+    ordered = sorted(rows, key=lambda r: "area:place=" in r["placement"])
+    placed = []
+    for r in ordered:
+        try:
+            p = placer.place(r["placement"])
+        except (PlacementError, ValueError) as exc:
+            raise SourceError(f"{PLACES_FILE} {r['id']}: {exc}") from None
+        placed.append((r, p))
+        if p.geometry is not None:
+            placer.areas[f"place={r['id']}"] = (p.geometry, f"{r['name_zh']} ({r['id']})")
+    order = {r["id"]: i for i, r in enumerate(rows)}
+    return sorted(placed, key=lambda rp: order[rp[0]["id"]])
+
+
+def place_properties(row: dict, p: Placement) -> dict:
+    """Feature properties for a placed row (the contract's plus this layer family's own)."""
+    official = float(row["area_km2_official"]) if row["area_km2_official"] else None
+    return {
+        "id": row["id"], "name_zh": row["name_zh"], "name_en": row["name_en"], "kind": row["kind"],
+        "district": row["district"], "zone": None, "role": row["role"], "source": row["source"],
+        "basis": f"{p.basis}. Evidence: {row['evidence']}" if row["evidence"] else p.basis,
+        "confidence": p.confidence,
+        "approximate": p.confidence == "area" or p.fallback,
+        "themes": row["themes"], "passage": row["passage"],
+        "named_in": row["named_in"].split(";"), "year": int(row["year"]),
+        "area_km2_official": official,
+        "area_km2": None, "area_ref": p.area_ref,
+    }
