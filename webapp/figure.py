@@ -222,9 +222,10 @@ _POINT_OFFSETS = ((6, 0, "left", "center"), (-6, 0, "right", "center"), (0, 6, "
                   (5, -5, "left", "top"), (-5, -5, "right", "top"))
 
 
-def _place_labels(ax, renderer, candidates, fontsize: float) -> int:
-    """Greedy: each label takes the first offset that overlaps no placed label; returns omitted."""
-    placed, omitted = [], 0
+def _place_labels(ax, renderer, candidates, fontsize: float, obstacles=()) -> int:
+    """Greedy: each label takes the first offset that overlaps no placed label (nor the scale
+    bar and north arrow, ``obstacles``); returns how many found no place."""
+    placed, omitted = [a.get_window_extent(renderer) for a in obstacles], 0
     frame = ax.get_window_extent(renderer)
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     for text, x, y, is_point, weight in candidates:
@@ -288,14 +289,15 @@ def _mm(fig_mm: float, v: float) -> float:
     return v / fig_mm
 
 
-def _scale_bar(ax, extent, fontsize: float) -> None:
+def _scale_bar(ax, extent, fontsize: float):
     minx, miny, maxx, maxy = extent
     w, h = maxx - minx, maxy - miny
     length = nice_length(w * 0.22)
     x0, y0 = minx + 0.04 * w, miny + 0.045 * h
     bar_h = h * 0.008
-    ax.add_patch(Rectangle((x0 - 0.015 * w, y0 - 0.035 * h), length + 0.045 * w, 0.085 * h,
-                           facecolor=(1, 1, 1, 0.8), edgecolor="none", zorder=60))
+    backdrop = ax.add_patch(Rectangle((x0 - 0.015 * w, y0 - 0.035 * h), length + 0.045 * w,
+                                      0.085 * h, facecolor=(1, 1, 1, 0.8), edgecolor="none",
+                                      zorder=60))
     for i in range(4):
         ax.add_patch(Rectangle((x0 + i * length / 4, y0), length / 4, bar_h, zorder=61,
                                facecolor="black" if i % 2 == 0 else "white",
@@ -307,21 +309,23 @@ def _scale_bar(ax, extent, fontsize: float) -> None:
                 fontsize=fontsize, zorder=62)
     ax.text(x0 + length + 0.01 * w, y0, "km" if km else "m", ha="left", va="bottom",
             fontsize=fontsize, zorder=62)
+    return backdrop
 
 
-def _north_arrow(ax, extent, fontsize: float) -> None:
+def _north_arrow(ax, extent, fontsize: float) -> list:
     minx, miny, maxx, maxy = extent
     w, h = maxx - minx, maxy - miny
     size = 0.07 * min(w, h)
     cx, cy = maxx - 0.05 * w, maxy - 0.06 * h - size
     angle = math.radians(convergence_deg(cx, cy))
     tip = (cx + size * math.sin(angle), cy + size * math.cos(angle))
-    ax.annotate("", xy=tip, xytext=(cx, cy), zorder=62,
-                arrowprops=dict(arrowstyle="-|>,head_length=0.8,head_width=0.4", color="black",
-                                linewidth=1.2))
-    ax.annotate("N", xy=tip, xytext=(0, 2), textcoords="offset points", ha="center",
+    arrow = ax.annotate("", xy=tip, xytext=(cx, cy), zorder=62,
+                        arrowprops=dict(arrowstyle="-|>,head_length=0.8,head_width=0.4",
+                                        color="black", linewidth=1.2))
+    letter = ax.annotate("N", xy=tip, xytext=(0, 2), textcoords="offset points", ha="center",
                 va="bottom", fontsize=fontsize * 1.3, fontweight="bold", zorder=62,
                 path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+    return [arrow.arrow_patch, letter]
 
 
 def attributions(content: Content) -> list[str]:
@@ -415,9 +419,9 @@ def _draw(content: Content, options: FigureOptions) -> Figure:
         if n > 1:
             ax.set_title(_pick(panel, lang, "title"), fontsize=10 * k, fontweight="bold", pad=3)
         _draw_panel(ax, panel, extent)
-        _scale_bar(ax, extent, 6.5 * k)
-        _north_arrow(ax, extent, 6.5 * k)
-        omitted += _place_labels(ax, renderer, _label_candidates(panel.items, lang, extent), 6.0 * k)
+        obstacles = [_scale_bar(ax, extent, 6.5 * k), *_north_arrow(ax, extent, 6.5 * k)]
+        omitted += _place_labels(ax, renderer, _label_candidates(panel.items, lang, extent),
+                                 6.0 * k, obstacles)
 
     notes = list(content.notes_zh if lang == "zh" else content.notes_en)
     notes += unlocated_notes(content, lang)

@@ -18,6 +18,18 @@ def register(sub) -> None:
         _figure_options(p)
         p.set_defaults(func=_figure, fmt=fmt)
 
+    e = sub.add_parser("export", help="write a static site (maps, figures, downloads) that "
+                                      "works from disk with no network")
+    e.add_argument("out", type=Path, metavar="OUT/", help="new or empty folder, or an earlier export")
+    e.add_argument("--width", type=float, default=figure.DEFAULT_WIDTH_MM, metavar="MM",
+                   help="figure width in mm")
+    e.add_argument("--height", type=float, default=figure.DEFAULT_HEIGHT_MM, metavar="MM",
+                   help="figure height in mm")
+    e.add_argument("--dpi", type=int, default=figure.DEFAULT_DPI, help="figure resolution")
+    e.add_argument("--layers-dir", type=Path, default=LAYERS_DIR, metavar="DIR",
+                   help=f"built layers to export (default {LAYERS_DIR})")
+    e.set_defaults(func=_export)
+
 
 def _figure_options(p) -> None:
     p.add_argument("--lang", choices=figure.LANGS, default="zh", help="label language (default zh)")
@@ -53,4 +65,17 @@ def _figure(args) -> int:
           + f", {len(data) / 1024:.0f} KiB in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     print(args.out)
+    return 0
+
+
+def _export(args) -> int:
+    from webapp.export import export_site
+
+    options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi)
+    started = time.perf_counter()
+    out = export_site(args.out, layers_dir=args.layers_dir, options=options,
+                      log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"exported in {time.perf_counter() - started:.0f} s; open {out / 'index.html'}",
+          file=sys.stderr)
+    print(out)
     return 0

@@ -1,0 +1,213 @@
+"""`parkmap export OUT/`: a static site that works from disk (file://) with no network.
+
+    OUT/index.html                 every map (zh and en), its description and figure, downloads
+    OUT/maps/<map>.<lang>.html     interactive maps, GeoJSON inline (compose(data="inline"))
+    OUT/assets/...                 Leaflet and our JS/CSS (webapp.assets.bundle()), linked relatively
+    OUT/data/                      each layer's GeoJSON, layers.json, parks.csv
+    OUT/figures/<map>.<lang>.png   static figures (webapp.figure)
+
+The site is assembled in a sibling folder and moved into place at the end, so a failure never
+leaves half a site, and OUT is replaced only if it is empty or an earlier export.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from markupsafe import Markup, escape
+
+from geo.errors import ParkmapError
+from layers.build import INDEX_NAME
+from layers.registry import all_layers
+from layers.sources import LAYERS_DIR
+from layers.store import LayerStore
+from webapp import figure
+from webapp.describe import describe_map
+from webapp.maps import MAPS
+
+MARKER = ".parkmap-export"  # tells a later export this folder is ours to replace
+LANGS = ("zh", "en")
+LANG_NAMES = {"zh": "中文", "en": "English"}
+
+
+class ExportError(ParkmapError):
+    pass
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ExportError(f"{out} is not empty and not an earlier parkmap export; "
+                          "choose a new or empty folder")
+
+
+def map_page_name(map_id: str, lang: str) -> str:
+    return f"maps/{map_id}.{lang}.html"
+
+
+def figure_name(map_id: str, lang: str) -> str:
+    return f"figures/{map_id}.{lang}.png"
+
+
+def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
+                options: figure.FigureOptions = figure.FigureOptions(),
+                log: Callable[[str], None] = print) -> Path:
+    """Write the site to ``out``; ``log`` gets one progress line per file group."""
+    out = Path(out).resolve()
+    _check_target(out)
+    store = LayerStore(layers_dir)
+    store.index()  # fails early, with the hint to run `parkmap build`, if nothing is built
+    stage = out.parent / f".{out.name}.partial"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    steps = [("assets", lambda: _assets(stage)), ("data", lambda: _data(stage, store))]
+    for m in MAPS:
+        for lang in LANGS:
+            steps.append((map_page_name(m.id, lang), lambda m=m, lang=lang: _map_page(stage, m, lang, store)))
+            steps.append((figure_name(m.id, lang), lambda m=m, lang=lang: _figure(stage, m, lang, store, options)))
+    steps.append(("index.html", lambda: _index(stage, store)))
+    try:
+        for i, (what, step) in enumerate(steps, 1):
+            started = time.perf_counter()
+            step()
+            log(f"[{i}/{len(steps)}] {what} ({time.perf_counter() - started:.1f} s)")
+        (stage / MARKER).write_text("written by `parkmap export`; replaced by the next one\n",
+                                    encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        stage.replace(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out
+
+
+def _assets(stage: Path) -> None:
+    from webapp.assets import bundle
+
+    for rel, src in bundle().items():
+        dst = stage / "assets" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+def _data(stage: Path, store: LayerStore) -> None:
+    from webapp import create_app
+
+    data = stage / "data"
+    data.mkdir()
+    for spec in all_layers():
+        (data / f"{spec.id}.geojson").write_text(store.geojson_text(spec.id), encoding="utf-8")
+    shutil.copyfile(store.dir / INDEX_NAME, data / INDEX_NAME)
+    # the same bytes the server's download gives
+    app = create_app({"LAYERS_DIR": str(store.dir)})
+    resp = app.test_client().get("/api/parks.csv")
+    if resp.status_code != 200:
+        raise ExportError(f"parks.csv could not be made (HTTP {resp.status_code})")
+    (data / "parks.csv").write_bytes(resp.data)
+
+
+def _title(m, lang: str) -> str:
+    return m.title_zh if lang == "zh" else m.title_en
+
+
+def _map_page(stage: Path, m, lang: str, store: LayerStore) -> None:
+    from webapp.compose import compose, render_parts
+
+    title = _title(m, lang)
+    folium_map = compose(m.layers, lang=lang, view=(*m.center, m.zoom), data="inline",
+                         store=store, asset_url=lambda p: f"../assets/{p}", title=title)
+    parts = render_parts(folium_map)
+    other = "en" if lang == "zh" else "zh"
+    home = "地图列表" if lang == "zh" else "All maps"
+    png = "静态图（PNG）" if lang == "zh" else "Static figure (PNG)"
+    html = f"""<!doctype html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} · parkmap</title>
+{parts['header']}
+</head>
+<body class="pm-page">
+<header class="pm-bar">
+  <a class="pm-home" href="../index.html">parkmap</a>
+  <h1>{escape(title)}</h1>
+  <nav><a href="../index.html">{home}</a>
+  <a href="{m.id}.{other}.html" lang="{other}">{LANG_NAMES[other]}</a>
+  <a href="../{figure_name(m.id, lang)}">{png}</a></nav>
+</header>
+<div class="pm-main"><div class="pm-mapbox">{parts['html']}</div></div>
+<p class="pm-export-desc" style="margin:.3rem .8rem;font-size:.8rem">{escape(describe_map(m.id, store, lang))}</p>
+<script>
+{parts['script']}
+</script>
+</body>
+</html>
+"""
+    _write(stage / map_page_name(m.id, lang), html)
+
+
+def _figure(stage: Path, m, lang: str, store: LayerStore, options: figure.FigureOptions) -> None:
+    opts = figure.FigureOptions(options.width_mm, options.height_mm, options.dpi, lang, "png")
+    path = stage / figure_name(m.id, lang)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(figure.render(figure.map_content(m.id, store), opts))
+
+
+def _index(stage: Path, store: LayerStore) -> None:
+    built = store.index().get("generated", "")
+    cards = []
+    for m in MAPS:
+        links = " · ".join(
+            f'<a href="{map_page_name(m.id, lang)}" lang="{lang}">{LANG_NAMES[lang]}</a>'
+            f' (<a href="{figure_name(m.id, lang)}">PNG</a>)' for lang in LANGS)
+        cards.append(f"""<li class="pm-map-card" id="map-{m.id}">
+  <h2><a href="{map_page_name(m.id, 'zh')}">{escape(m.title_zh)}</a></h2>
+  <p lang="en"><a href="{map_page_name(m.id, 'en')}">{escape(m.title_en)}</a></p>
+  <a href="{map_page_name(m.id, 'zh')}"><img src="{figure_name(m.id, 'zh')}" width="420"
+     alt="{escape(describe_map(m.id, store, 'zh'))}" style="max-width:100%;height:auto"></a>
+  <p>{escape(describe_map(m.id, store, 'zh'))}</p>
+  <p lang="en">{escape(describe_map(m.id, store, 'en'))}</p>
+  <p>{links}</p>
+</li>""")
+    rows = [f'<li><a href="data/{s.id}.geojson">{s.id}.geojson</a> — {escape(s.title_zh)} / '
+            f'{escape(s.title_en)}; {escape(s.license)}; {escape(s.attribution)}</li>'
+            for s in all_layers()]
+    rows.append('<li><a href="data/parks.csv">parks.csv</a> — 园区表 / parks table (CSV, UTF-8)</li>')
+    rows.append(f'<li><a href="data/{INDEX_NAME}">{INDEX_NAME}</a> — 图层元数据 / layer metadata</li>')
+    html = f"""<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>上海在线新经济空间规划地图 · parkmap</title>
+<link rel="stylesheet" href="assets/static/parkmap.css">
+</head>
+<body class="pm-doc">
+<header class="pm-bar"><a class="pm-home" href="index.html">parkmap</a></header>
+<main class="pm-content">
+<h1>上海在线新经济空间规划地图</h1>
+<p lang="en">Shanghai's online-new-economy spatial plans on a map — offline copy.</p>
+<ul class="pm-maps">
+{chr(10).join(cards)}
+</ul>
+<h2>数据下载 / Downloads</h2>
+<ul>
+{chr(10).join(rows)}
+</ul>
+<p><small>{escape(f'图层构建于 / layers built {built}') if built else ''}</small></p>
+</main>
+</body>
+</html>
+"""
+    _write(stage / "index.html", html)
+
+
+def _write(path: Path, text: str | Markup) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(text), encoding="utf-8")
