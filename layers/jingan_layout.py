@@ -27,7 +27,7 @@ NANJINGXILU_HALF_WIDTH_M = round(1.8e6 / 2930 / 2)
 
 AXIS_SOURCES = ("3news.cn 2021-08-25 (Jing'an press conference): “一轴三带”即以南北高架为纵向发展轴; "
                 "whb.cn 2016-01-11 and 解放日报 (via kayangyang.com) list 南北高架 as the north-south "
-                "axis of the “丰” layout (data/sources/SOURCES.md, places section)")
+                "axis of the “丰” layout (data/sources/SOURCES.md, places_research.csv section)")
 LAYOUT_SOURCE = "001 一(二)"
 LAYOUT_PASSAGE = ("构建中环两翼在线创新策源带、苏河两岸在线专业服务融合带、南京西路商业商务提升赋能带")
 
