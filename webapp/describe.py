@@ -121,7 +121,7 @@ def describe(title: str, items: list[Item], lang: str, district_name: dict[str, 
 
 def describe_map(map_id: str, store, lang: str = "en") -> str:
     """The description of a named map from the built layers in ``store``."""
-    from webapp.figure import _items
+    from webapp.figure import items_for
     from webapp.maps import get_map
 
     m = get_map(map_id)
