@@ -227,8 +227,8 @@ def unit_figures(units: gpd.GeoDataFrame, district: BaseGeometry | None, pts: np
     keep = units[units.geometry.notna() & ~units.geometry.is_empty]
     district_area = district.area if district is not None else 0.0
     for (_, u), g in zip(keep.iterrows(), geoms):
-        row = {"id": u.get("id"), "name_zh": u.get("name_zh"), "name_en": u.get("name_en"),
-               "zone": u.get("zone")}
+        row = {k: u.get(k) if isinstance(u.get(k), str) else None
+               for k in ("id", "name_zh", "name_en", "zone")}
         poly, line = _polygonal(g), _lineal(g)
         if not poly.is_empty:
             area = poly.area

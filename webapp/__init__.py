@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from webapp import config as settings
 from webapp import errors
 
-BLUEPRINTS = ("webapp.assets", "webapp.pages", "webapp.api", "webapp.figures")
+BLUEPRINTS = ("webapp.assets", "webapp.pages", "webapp.api", "webapp.figures", "webapp.compare")
 
 
 def create_app(config: dict | None = None) -> Flask:

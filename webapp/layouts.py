@@ -1,0 +1,273 @@
+"""Layouts to compare: a named arrangement of zones/belts, parks and the district they sit in.
+
+Built-in layouts are data (LAYOUTS); ``draft:<id>`` resolves to an uploaded draft. Every
+layout resolves, over the built layers, to GeoDataFrames: ``units`` (the zones/belts measured:
+polygons by area, lines by length), ``parks`` (what is counted) and ``frames`` (what its map
+draws, per registry layer, filtered where the layout differs from the layer as built).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import pandas as pd
+
+from geo import metrics
+from geo.errors import ParkmapError
+from layers.store import LayerStore
+from webapp.drafts import DraftStore
+
+# When each plan document was issued (data/sources/SOURCES.md): "then" = named by 2021.
+SEED_YEARS = {"000": 2021, "001": 2020, "002": 2020, "003": 2021, "004": 2024}
+LINE2_ROUTE_KINDS = ("line2_route", "innovation_axis", "axis_link")
+LINE2_STATION_KINDS = ("station", "axis_station")
+METRO_STATION_KINDS = ("metro_station",)
+DRAFT_PREFIX = "draft:"
+
+
+class UnknownLayout(ParkmapError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class LayoutDef:
+    id: str
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    district: str
+    unit_layer: str  # registry layer whose polygons/lines are the layout's zones/belts
+    layers: tuple[str, ...]  # registry layers its map draws
+    view: tuple[float, float, int]  # lat, lon, zoom
+    unit_kinds: tuple[str, ...] = ()  # only these kinds of unit_layer (empty: all polygons/lines)
+    axis: bool = False  # the Line 2 innovation axis is one of its units
+    until_year: int | None = None  # parks (and areas) named in documents up to this year
+    tag_years: bool = False  # tag features with the documents and years naming them
+
+
+_CHANGNING_LAYERS = ("context", "districts", "changning_zones", "line2", "parks")
+_CHANGNING_VIEW = (31.212, 121.385, 13)
+
+LAYOUTS: tuple[LayoutDef, ...] = (
+    LayoutDef("changning_zones", "长宁：三大功能区与2号线创新轴",
+              "Changning: three functional areas on the Line 2 axis",
+              "东部中山公园、中部虹桥、西部临空三大功能区，沿地铁2号线创新轴串联（000 一(一)3、三(三)）。",
+              "East Zhongshan Park, central Hongqiao and west Linkong areas strung along the "
+              "Metro Line 2 innovation axis (000 1(1)3, 3(3)).",
+              "changning", "changning_zones", _CHANGNING_LAYERS, _CHANGNING_VIEW, axis=True),
+    LayoutDef("jingan_layout", "静安：一轴三带", "Jing'an: one axis, three belts",
+              "南北发展轴贯穿中环两翼、苏河两岸、南京西路三带（001 一(二)）。",
+              "The north-south development axis across the Middle Ring, Suzhou Creek and West "
+              "Nanjing Road belts (001 1(2)).",
+              "jingan", "jingan_layout", ("context", "districts", "jingan_layout", "line2", "parks"),
+              (31.262, 121.455, 13), unit_kinds=("axis", "belt")),
+    LayoutDef("changning_2021", "长宁2021：规划点名的功能区与园区",
+              "Changning 2021: areas and parks named in the plans",
+              "2020—2021年文件（000、003等）点名的功能区与园区；每项标注点名它的文件与年份。",
+              "Areas and parks named in the 2020-2021 documents (000, 003 ...); each tagged with "
+              "the documents and year that name it.",
+              "changning", "changning_zones", _CHANGNING_LAYERS, _CHANGNING_VIEW,
+              until_year=2021, tag_years=True),
+    LayoutDef("changning_2024", "长宁2024：加上2024年答复新增者",
+              "Changning 2024: with what the 2024 reply added",
+              "截至2024年各文件点名的功能区与园区，含2024年答复（004）新增的上海硅巷、武夷路333、新象限·武夷、"
+              "东虹桥更新地块、虹开发等；每项标注点名它的文件与年份。",
+              "Areas and parks named in the documents up to 2024, including what the 2024 reply "
+              "(004) added: Shanghai Silicon Alley, 333 Wuyi Road, New Quadrant Wuyi, the East "
+              "Hongqiao renewal sites, Hongqiao Development Zone; each tagged with the documents "
+              "and year that name it.",
+              "changning", "changning_zones", _CHANGNING_LAYERS, _CHANGNING_VIEW,
+              until_year=2024, tag_years=True),
+)
+DEFAULT_LEFT, DEFAULT_RIGHT = "changning_zones", "jingan_layout"
+
+
+@dataclass
+class Layout:
+    """One resolved layout: everything its map draws and its figures count (lon/lat frames)."""
+    id: str
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    district: str | None
+    layers: tuple[str, ...]
+    view: tuple[float, float, int]
+    units: gpd.GeoDataFrame
+    parks: gpd.GeoDataFrame
+    frames: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # overrides of layers
+    draft: gpd.GeoDataFrame | None = None
+    draft_meta: dict | None = None
+
+    def title(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" else self.title_en
+
+    def description(self, lang: str) -> str:
+        return self.description_zh if lang == "zh" else self.description_en
+
+    def metadata(self) -> dict:
+        meta = {"id": self.id, "title_zh": self.title_zh, "title_en": self.title_en,
+                "description_zh": self.description_zh, "description_en": self.description_en,
+                "district": self.district, "layers": list(self.layers),
+                "view": list(self.view), "units": len(self.units), "parks": len(self.parks)}
+        if self.draft_meta:
+            meta["draft"] = self.draft_meta
+        return meta
+
+
+def layout_ids(drafts: DraftStore | None = None) -> list[str]:
+    ids = [d.id for d in LAYOUTS]
+    return ids + [DRAFT_PREFIX + m["id"] for m in drafts.index()] if drafts else ids
+
+
+def get_def(layout_id: str) -> LayoutDef:
+    for d in LAYOUTS:
+        if d.id == layout_id:
+            return d
+    raise UnknownLayout(f"unknown layout {layout_id!r}; use one of: {', '.join(layout_ids())}, "
+                        "or draft:<id> for an uploaded draft")
+
+
+# --- resolution -----------------------------------------------------------------------------
+
+def _doc_ids(source) -> list[str]:
+    """Plan documents a feature cites: the 3-digit seed numbers in its ``source``."""
+    return sorted(set(re.findall(r"(?<!\d)(\d{3})(?!\d)", source or "")) & set(SEED_YEARS))
+
+
+def _named_in(row) -> list[str]:
+    value = row.get("named_in")
+    if isinstance(value, (list, tuple)) and value:
+        return sorted(str(v) for v in value)
+    if isinstance(value, str) and value:
+        return sorted(v.strip() for v in re.split(r"[;,\s]+", value) if v.strip())
+    return _doc_ids(row.get("source"))
+
+
+def _tag_years(gdf: gpd.GeoDataFrame, until: int) -> gpd.GeoDataFrame:
+    """Keep the features named in a document up to ``until``; tag each with those documents
+    (``named_in``) and the earliest year (``year``)."""
+    if not len(gdf):
+        return gdf
+    docs = [[d for d in _named_in(r) if SEED_YEARS.get(d, 9999) <= until] for _, r in gdf.iterrows()]
+    out = gdf.copy()
+    out["named_in"] = docs
+    out["year"] = [min(SEED_YEARS[d] for d in ds) if ds else None for ds in docs]
+    return out[[bool(ds) for ds in docs]].reset_index(drop=True)
+
+
+def _units(gdf: gpd.GeoDataFrame, kinds: tuple[str, ...]) -> gpd.GeoDataFrame:
+    if kinds:
+        gdf = gdf[gdf["kind"].isin(kinds)]
+    located = gdf.geometry.notna() & ~gdf.geometry.is_empty
+    gdf = gdf[located]
+    return gdf[gdf.geom_type.isin(("Polygon", "MultiPolygon", "LineString", "MultiLineString"))]
+
+
+def _concat(frames) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+
+
+def _builtin(d: LayoutDef, store: LayerStore) -> Layout:
+    parks = store.frame("parks")
+    parks = parks[parks["district"] == d.district].reset_index(drop=True)
+    zones = store.frame(d.unit_layer)
+    frames = {"parks": parks}
+    if d.until_year:
+        parks = frames["parks"] = _tag_years(parks, d.until_year)
+        zones = frames[d.unit_layer] = _tag_years(zones, d.until_year)
+    units = _units(zones, d.unit_kinds)
+    if d.axis:
+        line2 = store.frame("line2")
+        units = _concat([units, line2[line2["kind"] == "innovation_axis"]])
+    return Layout(d.id, d.title_zh, d.title_en, d.description_zh, d.description_en, d.district,
+                  d.layers, d.view, units.reset_index(drop=True), parks, frames)
+
+
+def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
+    gdf, meta = drafts.load(draft_id)
+    districts = store.frame("districts")
+    district = _draft_district(gdf, districts)
+    points = gdf[gdf.geom_type.isin(("Point", "MultiPoint"))]
+    if len(points):
+        parks = points.explode(index_parts=False).reset_index(drop=True)
+        note_en, note_zh = "parks counted: the draft's own points", "计数园区：草图中的点"
+    else:
+        parks = store.frame("parks")
+        parks = parks[parks["district"] == district].reset_index(drop=True)
+        note_en, note_zh = ("parks counted: the plan's parks in the district (the draft has no points)",
+                            "计数园区：区内规划园区（草图不含点）")
+    where_zh, where_en = _district_names(district)
+    layers = ("context", "districts", "line2") + (() if len(points) else ("parks",))
+    return Layout(
+        DRAFT_PREFIX + draft_id, f"草图：{meta['name']}", f"Draft: {meta['name']}",
+        f"规划师上传的草图（{meta['datum']} → WGS84，{meta['features']} 个要素，{where_zh}）；{note_zh}。",
+        f"A planner's uploaded draft ({meta['datum']} -> WGS84, {meta['features']} features, "
+        f"{where_en}); {note_en}.",
+        district, layers, _draft_view(gdf), _units(gdf, ()).reset_index(drop=True), parks,
+        {"parks": parks} if not len(points) else {}, draft=gdf, draft_meta=meta)
+
+
+def _district_names(slug: str | None) -> tuple[str, str]:
+    from webapp.compose import DISTRICT_NAMES
+
+    if slug is None:
+        return "不在任何区内", "in no district"
+    zh, en = DISTRICT_NAMES.get(slug, (slug, slug))
+    return zh, en
+
+
+def _draft_district(gdf: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> str | None:
+    """The district a draft is about: the one its shapes overlap most (area, then length,
+    then points), measured in METRIC_CRS."""
+    from geo.crs import to_metric
+
+    if not len(districts):
+        return None
+    dm = to_metric(districts)
+    shapes = to_metric(gdf)
+    best, best_score = None, (0.0, 0.0, 0)
+    for slug, geom in zip(dm["district"], dm.geometry):
+        inter = shapes.geometry.intersection(geom)
+        score = (float(inter.area.sum()), float(inter.length.sum()),
+                 int(shapes.geometry.within(geom).sum()))
+        if score > best_score:
+            best, best_score = slug, score
+    return best
+
+
+def _draft_view(gdf: gpd.GeoDataFrame) -> tuple[float, float, int]:
+    minx, miny, maxx, maxy = gdf.total_bounds
+    span = max(maxx - minx, maxy - miny)
+    zoom = 15 if span < 0.01 else 14 if span < 0.03 else 13 if span < 0.08 else 12
+    return (round((miny + maxy) / 2, 6), round((minx + maxx) / 2, 6), zoom)
+
+
+def resolve(layout_id: str, store: LayerStore, drafts: DraftStore | None) -> Layout:
+    """The layout named ``layout_id`` (UnknownLayout / UnknownDraft, 404, if there is none)."""
+    if layout_id.startswith(DRAFT_PREFIX):
+        if drafts is None:
+            raise UnknownLayout("drafts are not available here")
+        return _draft(layout_id[len(DRAFT_PREFIX):], store, drafts)
+    return _builtin(get_def(layout_id), store)
+
+
+# --- figures --------------------------------------------------------------------------------
+
+def figures(layout: Layout, store: LayerStore) -> dict:
+    """geo.metrics figures of one layout, against the built district, Line 2 and metro layers."""
+    districts = store.frame("districts")
+    line2 = store.frame("line2")
+    context = store.frame("context")
+    stations = line2[line2["kind"].isin(LINE2_STATION_KINDS)]
+    return metrics.layout_figures(
+        units=layout.units, parks=layout.parks,
+        district=districts[districts["district"] == layout.district],
+        line2=line2[line2["kind"].isin(LINE2_ROUTE_KINDS)],
+        line2_stations=stations,
+        metro_stations=_concat([context[context["kind"].isin(METRO_STATION_KINDS)], stations]))
