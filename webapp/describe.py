@@ -32,6 +32,7 @@ class Group:
     area_km2: float  # of the located polygons
     length_km: float  # of the located lines
     by_district: tuple[tuple[str, int], ...]  # located features per district slug, most first
+    areas: tuple[tuple[str, str, float], ...] = ()  # (name_zh, name_en, km²) per located polygon
 
 
 def groups(items: list[Item]) -> list[Group]:
@@ -52,8 +53,20 @@ def groups(items: list[Item]) -> list[Group]:
                 tuple(_names(g, "zh")), tuple(_names(g, "en")),
                 float(metric[types.isin(_POLY)].area.sum() / 1e6) if len(metric) else 0.0,
                 float(metric[types.isin(_LINE)].length.sum() / 1e3) if len(metric) else 0.0,
-                tuple((str(d), int(n)) for d, n in districts.items() if isinstance(d, str))))
+                tuple((str(d), int(n)) for d, n in districts.items() if isinstance(d, str)),
+                _areas(loc, metric)))
     return out
+
+
+def _areas(loc, metric) -> tuple:
+    if not len(metric):
+        return ()
+    out = []
+    for (_, row), geom in zip(loc.iterrows(), metric):
+        if geom.geom_type in _POLY:
+            out.append((str(row.get("name_zh") or ""), str(row.get("name_en") or ""),
+                        float(geom.area / 1e6)))
+    return tuple(out)
 
 
 def _names(frame, lang: str) -> list[str]:
@@ -75,26 +88,33 @@ def district_names(store, lang: str) -> dict[str, str]:
 
 
 def _group_text(g: Group, lang: str, district_name: dict[str, str]) -> str:
+    """Areas: each named with its size (or just counted); lines: length; points: count,
+    per district, and how many have no known location."""
     zh = lang == "zh"
     label = g.label_zh if zh else g.label_en
     names = g.names_zh if zh else g.names_en
-    parts = []
-    if g.length_km and not g.area_km2:
-        parts.append(f"{g.length_km:.1f} 公里" if zh else f"{g.length_km:.1f} km")
-    if g.count > 1 or g.unlocated:
-        parts.append(f"{g.count} 处" if zh else f"{g.count}")
+    sep, colon = ("、", "：") if zh else (", ", ": ")
+    located_n = g.count - g.unlocated
     if g.area_km2:
-        parts.append(f"共 {g.area_km2:.1f} 平方公里" if zh else f"{g.area_km2:.1f} km² in all")
-    if len(g.by_district) > 1:
-        per = [f"{district_name.get(d, d)} {n}" for d, n in g.by_district]
-        parts.append(("其中 " if zh else "") + ("、".join(per) if zh else ", ".join(per)))
+        if 0 < located_n <= LIST_AT_MOST and len(g.areas) == located_n:
+            detail = sep.join(f"{n_zh}（{a:.1f} 平方公里）" if zh else f"{n_en} ({a:.1f} km²)"
+                              for n_zh, n_en, a in g.areas)
+        else:
+            detail = (f"{g.count} 处，共 {g.area_km2:.1f} 平方公里" if zh
+                      else f"{g.count}, {g.area_km2:.1f} km² in all")
+    elif g.length_km:
+        detail = f"{g.length_km:.1f} 公里" if zh else f"{g.length_km:.1f} km"
+    else:
+        detail = f"{g.count} 处" if zh else str(g.count)
+        if len(g.by_district) > 1 and sum(n for _, n in g.by_district) == located_n:
+            per = sep.join(f"{district_name.get(d, d)} {n}" for d, n in g.by_district)
+            detail += f"（{per}）" if zh else f" ({per})"
+        if 0 < g.count <= LIST_AT_MOST:
+            detail += colon + sep.join(names)
     if g.unlocated:
-        parts.append(f"{g.unlocated} 处位置未知" if zh else f"{g.unlocated} without a known location")
-    if names and len(names) <= LIST_AT_MOST and not (g.count == 1 and names[0] == label):
-        parts.append(("、".join(names)) if zh else "; ".join(names))
-    sep = "，" if zh else ", "
-    return f"{label}（{sep.join(parts)}）" if zh and parts else (
-        f"{label} ({sep.join(parts)})" if parts else label)
+        detail += (f"，其中 {g.unlocated} 处位置未知" if zh
+                   else f", {g.unlocated} without a known location")
+    return label + colon + detail
 
 
 def describe(title: str, items: list[Item], lang: str, district_name: dict[str, str]) -> str:
