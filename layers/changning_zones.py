@@ -58,8 +58,8 @@ ZONES = {
 
 
 def _road(roads: gpd.GeoDataFrame, name: str):
-    found = roads[roads["name_zh"] == name]
-    if found.empty:
+    found = roads[roads["name_zh"] == name] if "name_zh" in roads.columns else roads.iloc[:0]
+    if found.empty or found.geometry.isna().any():
         raise SourceError(f"{ROADS}: no feature named {name!r} (needed to split 长宁区 into zones)")
     return found.geometry.union_all()
 

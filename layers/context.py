@@ -25,8 +25,19 @@ _ASCII = {"内环高架路": "inner-ring", "外环高速 (S20)": "outer-ring", "
           "苏州河": "suzhou-creek", "黄浦江": "huangpu-river"}
 
 
+def _source(ctx, name: str, columns: set[str]) -> gpd.GeoDataFrame:
+    src = ctx.geojson(name)
+    missing = columns - set(src.columns)
+    if missing:
+        raise SourceError(f"{name}: features lack properties {sorted(missing)}")
+    if src.geometry.isna().any() or src.geometry.is_empty.any():
+        raise SourceError(f"{name}: {int(src.geometry.isna().sum() + src.geometry.is_empty.sum())} "
+                          "feature(s) without geometry")
+    return src
+
+
 def _roads_rivers(ctx) -> gpd.GeoDataFrame:
-    src = ctx.geojson(ROADS_RIVERS)
+    src = _source(ctx, ROADS_RIVERS, {"name_zh", "name_en", "kind", "source", "derived", "license"})
     unknown = set(src["kind"]) - set(_KINDS)
     if unknown:
         raise SourceError(f"{ROADS_RIVERS}: unknown kind(s) {sorted(unknown)}")
@@ -50,7 +61,7 @@ def _roads_rivers(ctx) -> gpd.GeoDataFrame:
 
 
 def _metro(ctx) -> gpd.GeoDataFrame:
-    src = ctx.geojson(METRO)
+    src = _source(ctx, METRO, {"id", "name_zh", "kind", "source", "license"})
     english = {r["name_zh"]: r["name_en"] for r in ctx.csv(LINE2_STATIONS, ("name_zh", "name_en"))
                if r["name_en"]}
     rows = []

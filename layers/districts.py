@@ -6,6 +6,7 @@ import geopandas as gpd
 from geo.crs import METRIC_CRS, STORAGE_CRS
 from geo.datum import convert_geometry
 from layers.district_sources import FILE_NAME
+from layers.sources import SourceError
 from layers.spec import LayerSpec, Style
 
 PLANNED = {
@@ -24,6 +25,15 @@ DATUM_MIN_SHARE = 0.3  # measured: 0.53 of the shared boundary within 30 m; GCJ-
 
 def build(ctx) -> gpd.GeoDataFrame:
     src = ctx.geojson(FILE_NAME)
+    missing = {"adcode", "slug", "name_zh", "name_en", "source"} - set(src.columns)
+    if missing:
+        raise SourceError(f"{FILE_NAME}: features lack properties {sorted(missing)}")
+    if not set(PLANNED) <= set(src["slug"]) or not src["slug"].is_unique:
+        raise SourceError(f"{FILE_NAME}: needs exactly one feature each for {sorted(PLANNED)}")
+    bad = [s for s, g in zip(src["slug"], src.geometry)
+           if g is None or g.geom_type not in ("Polygon", "MultiPolygon") or not g.is_valid]
+    if bad:
+        raise SourceError(f"{FILE_NAME}: missing or invalid boundary for {bad}")
     rows = []
     for _, r in src.iterrows():
         role, source = PLANNED.get(r["slug"], (NEIGHBOUR_ROLE, FILE_NAME))

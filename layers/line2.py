@@ -28,6 +28,8 @@ _ENGLISH_FALLBACK = {"蟠祥路・国家会计学院": "Panxiang Road (National 
 
 def _route_metric(ctx) -> LineString:
     src = ctx.geojson(ROUTE)
+    if src.empty or src.geometry.isna().any():
+        raise SourceError(f"{ROUTE}: expected the Line 2 track, found no geometry")
     line = linemerge(list(src.geometry)) if len(src) > 1 else src.geometry.iloc[0]
     if not isinstance(line, LineString):
         raise SourceError(f"{ROUTE}: expected one continuous LineString, got {line.geom_type}")

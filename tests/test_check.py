@@ -158,3 +158,30 @@ def test_build_with_a_non_numeric_coordinate(data, capsys):
     path.write_text(text, encoding="utf-8")
     rc, err = _build(data, capsys)
     _assert_one_line_error(rc, err, "line2_stations.csv", "non-numeric")
+
+
+def _drop_property(prop):
+    return lambda d: [f["properties"].pop(prop) for f in d["features"]]
+
+
+BOWTIE = {"type": "Polygon",
+          "coordinates": [[[121.40, 31.20], [121.41, 31.21], [121.41, 31.20], [121.40, 31.21], [121.40, 31.20]]]}
+
+
+@pytest.mark.parametrize("name, damage, fragment", [
+    ("roads_rivers.geojson", _drop_property("name_zh"), "features lack properties ['name_zh']"),
+    ("roads_rivers.geojson", lambda d: d["features"][0].update(geometry=None), "1 feature(s) without geometry"),
+    ("metro_network_osm.geojson", _drop_property("kind"), "features lack properties ['kind']"),
+    ("line2_route.geojson", lambda d: d.update(features=[]), "found no geometry"),
+    ("line2_route.geojson", lambda d: d["features"][0].update(geometry={"type": "Point", "coordinates": [121.4, 31.2]}),
+     "expected one continuous LineString, got Point"),
+    ("districts_cnmaps_wgs84.geojson", lambda d: d.update(features=d["features"][2:]),
+     "needs exactly one feature each for ['changning', 'jingan']"),
+    ("districts_cnmaps_wgs84.geojson", lambda d: d["features"][0].update(geometry=BOWTIE),
+     "missing or invalid boundary for ['changning']"),
+])
+def test_build_with_damaged_geojson_sources(data, capsys, name, damage, fragment):
+    _edit(data / "sources" / name, damage)
+    rc, err = _build(data, capsys)
+    _assert_one_line_error(rc, err, name, fragment)
+    assert not (data / "out").exists()
