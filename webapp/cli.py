@@ -8,7 +8,8 @@ from importlib import import_module
 from geo.errors import ParkmapError
 
 # One line per command module; each adds its subcommands and sets ``func(args) -> int``.
-_COMMAND_MODULES = ("webapp.commands.data", "webapp.commands.report", "webapp.commands.serve")
+_COMMAND_MODULES = ("webapp.commands.data", "webapp.commands.report", "webapp.commands.serve",
+                    "webapp.commands.compare")
 
 
 def parser() -> argparse.ArgumentParser:
