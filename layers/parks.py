@@ -75,7 +75,7 @@ def check(gdf: gpd.GeoDataFrame, layers: dict) -> list[str]:
     for _, r in gdf.iterrows():
         where, g = f"parks/{r['id']}", r.geometry
         located = g is not None and not g.is_empty
-        if r["confidence"] == "area" and r.get("approximate") is not True:
+        if r["confidence"] == "area" and not r.get("approximate"):
             problems.append(f"{where}: confidence area but not marked approximate")
         if located and r["district"] == "changning" and zones is not None:
             actual = _containing(g, zones, "zone")
