@@ -128,8 +128,14 @@ def located(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def metric_extent(items: list[Item]) -> tuple[float, float, float, float]:
+    """Bounds (metres) of the located features of the non-context items (else of all)."""
     frames = [located(it.frame) for it in items if it.spec.group != "context"]
     frames = [f for f in frames if len(f)] or [located(it.frame) for it in items]
+    return frames_extent(frames)
+
+
+def frames_extent(frames) -> tuple[float, float, float, float]:
+    frames = [located(f) for f in frames]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise FigureParamError("nothing to draw: no feature has a location")
@@ -329,12 +335,14 @@ def _north_arrow(ax, extent, fontsize: float) -> list:
 
 
 def attributions(content: Content) -> list[str]:
+    """Each layer's attribution, split at ';' so a credit shared by layers appears once."""
     seen = []
     for panel in content.panels:
         for it in panel.items:
-            a = (it.spec.attribution or "").strip()
-            if a and a not in seen:
-                seen.append(a)
+            for part in (it.spec.attribution or "").split(";"):
+                part = part.strip()
+                if part and part not in seen:
+                    seen.append(part)
     return seen
 
 
@@ -345,6 +353,8 @@ def unlocated_notes(content: Content, lang: str) -> list[str]:
             n = int((it.frame.geometry.isna() | it.frame.geometry.is_empty).sum())
             if n and (it.spec.id, n) not in [(s, c) for s, c, _ in notes]:
                 title = _pick(it.spec, lang, "title")
+                if len(content.panels) > 1:
+                    title = f"{_pick(panel, lang, 'title')} · {title}"
                 text = (f"{title}：{n} 项位置未知，未绘制" if lang == "zh"
                         else f"{title}: {n} without a known location, not drawn")
                 notes.append((it.spec.id, n, text))
@@ -518,30 +528,60 @@ def layers_content(layer_ids: list[str], store) -> Content:
     return Content(title_zh, title_en, [Panel(title_zh, title_en, items)], *_built_note(store))
 
 
-def draft_content(gdf: gpd.GeoDataFrame, meta: dict, store) -> Content:
-    """An uploaded draft (webapp.drafts) over the base, the districts and Line 2."""
+def layout_panel(layout, store) -> Panel:
+    """A layout (webapp.layouts) as its map draws it, framed on its zones/belts (or draft)."""
+    from webapp.compare import LayoutLayers
     from webapp.drafts import DRAFT_LAYER
 
-    base = items_for(DRAFT_BASE, store)
-    draft = Item(DRAFT_LAYER, gdf)
-    name = meta.get("name") or meta.get("id") or ""
-    title_zh, title_en = f"{DRAFT_LAYER.title_zh}：{name}", f"{DRAFT_LAYER.title_en}: {name}"
-    panel = Panel(title_zh, title_en, base + [draft], extent=metric_extent([draft]))
-    return Content(title_zh, title_en, [panel], *_built_note(store))
+    items = items_for(layout.layers, LayoutLayers(layout, store))
+    if layout.draft is not None:
+        items.append(Item(DRAFT_LAYER, layout.draft))
+    focus = [f for f in (layout.units, layout.draft) if f is not None and len(located(f))]
+    return Panel(layout.title_zh, layout.title_en, items,
+                 extent=frames_extent(focus) if focus else None)
 
 
-DRAFT_BASE = ("context", "districts", "line2")
-LAYERS_PREFIX, DRAFT_PREFIX = "layers:", "draft:"
+def compare_content(left_id: str, right_id: str, store, drafts=None) -> Content:
+    """Two layouts side by side at one scale (the compare page's pair, as a figure)."""
+    from webapp.layouts import resolve
+
+    left, right = resolve(left_id, store, drafts), resolve(right_id, store, drafts)
+    return Content(f"布局对比：{left.title_zh} ｜ {right.title_zh}",
+                   f"Layouts compared: {left.title_en} | {right.title_en}",
+                   [layout_panel(left, store), layout_panel(right, store)], *_built_note(store))
+
+
+def draft_content(draft_id: str, store, drafts) -> Content:
+    """An uploaded draft over the base, as the compare page draws it."""
+    from webapp.layouts import resolve
+
+    layout = resolve(DRAFT_PREFIX + draft_id, store, drafts)
+    return Content(layout.title_zh, layout.title_en, [layout_panel(layout, store)],
+                   *_built_note(store))
+
+
+LAYERS_PREFIX, DRAFT_PREFIX, COMPARE = "layers:", "draft:", "compare"
 
 
 def content_for(target: str, store, drafts=None) -> Content:
-    """``target``: a named map id, ``layers:<id>,<id>``, or ``draft:<id>`` (needs ``drafts``,
-    a webapp.drafts.DraftStore)."""
+    """``target``: a named map id; ``layers:<id>,<id>``; ``compare`` (the default pair) or
+    ``compare:<layout>,<layout>``; ``draft:<id>`` (``drafts``: a webapp.drafts.DraftStore)."""
     if target.startswith(LAYERS_PREFIX):
         ids = [i.strip() for i in target[len(LAYERS_PREFIX):].split(",") if i.strip()]
         if not ids:
             raise FigureParamError("layers: give at least one layer id, e.g. layers:parks,line2")
         return layers_content(ids, store)
-    if target.startswith(DRAFT_PREFIX) and drafts is not None:
-        return draft_content(*drafts.load(target[len(DRAFT_PREFIX):]), store)
+    if target == COMPARE or target.startswith(COMPARE + ":"):
+        from webapp.layouts import DEFAULT_LEFT, DEFAULT_RIGHT
+
+        pair = target[len(COMPARE) + 1:].split(",") if target != COMPARE else [DEFAULT_LEFT,
+                                                                                DEFAULT_RIGHT]
+        if len(pair) != 2 or not all(pair):
+            raise FigureParamError("compare: give two layouts, e.g. compare:changning_zones,"
+                                   "jingan_layout")
+        return compare_content(pair[0].strip(), pair[1].strip(), store, drafts)
+    if target.startswith(DRAFT_PREFIX):
+        if drafts is None:
+            raise FigureParamError("drafts are not available here")
+        return draft_content(target[len(DRAFT_PREFIX):], store, drafts)
     return map_content(target, store)

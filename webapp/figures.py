@@ -1,4 +1,5 @@
-"""Static figure routes: /figure/<map>.png|svg, /figure/layers:<ids>.png, /figure/draft:<id>.png.
+"""Static figure routes: /figure/<target>.png|svg, where target is a named map, ``layers:<ids>``,
+``compare`` or ``compare:<layout>,<layout>``, or ``draft:<id>`` (see figure.content_for).
 
 Query: ``lang`` (zh|en), ``width`` and ``height`` (mm), ``dpi``; anything else is a 400 so a
 typo is not silently ignored. Renders are kept in a small per-app cache (drafts excepted:
@@ -83,7 +84,7 @@ def render_target(target: str, options: figure.FigureOptions) -> bytes:
     def make() -> bytes:
         return figure.render(figure.content_for(target, store, drafts=_drafts()), options)
 
-    if target.startswith(figure.DRAFT_PREFIX):
+    if figure.DRAFT_PREFIX in target:  # drafts come and go: never serve a stale one
         return make()
     return _cache().get((target, options, current_app.config["LAYERS_DIR"]), make)
 

@@ -6,14 +6,17 @@ import time
 from pathlib import Path
 
 from layers.sources import LAYERS_DIR
+from webapp import config as settings
 from webapp import figure
 
 
 def register(sub) -> None:
     for fmt in figure.FORMATS:
-        p = sub.add_parser(fmt, help=f"render a named map (or layers:a,b) as a static {fmt.upper()}")
+        p = sub.add_parser(fmt, help=f"render a named map, comparison or draft as a static "
+                                     f"{fmt.upper()}")
         p.add_argument("target", metavar="MAP",
-                       help="named map id (changning, jingan, overview) or layers:<id>,<id>")
+                       help="named map id (changning, jingan, overview), layers:<id>,<id>, "
+                            "compare, compare:<layout>,<layout>, or draft:<id>")
         p.add_argument("out", type=Path, metavar=f"OUT.{fmt}")
         _figure_options(p)
         p.set_defaults(func=_figure, fmt=fmt)
@@ -41,6 +44,8 @@ def _figure_options(p) -> None:
                    help=f"resolution (default {figure.DEFAULT_DPI})")
     p.add_argument("--layers-dir", type=Path, default=LAYERS_DIR, metavar="DIR",
                    help=f"built layers to draw (default {LAYERS_DIR})")
+    p.add_argument("--instance-dir", type=Path, default=Path(settings.DEFAULTS["INSTANCE_DIR"]),
+                   metavar="DIR", help="where the web app keeps uploaded drafts (for draft:<id>)")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -57,7 +62,11 @@ def _figure(args) -> int:
     options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi,
                                    lang=args.lang, fmt=args.fmt)
     started = time.perf_counter()
-    data = figure.render(figure.content_for(args.target, LayerStore(args.layers_dir)), options)
+    from webapp.drafts import DraftStore
+
+    drafts = DraftStore(args.instance_dir / "drafts")
+    content = figure.content_for(args.target, LayerStore(args.layers_dir), drafts=drafts)
+    data = figure.render(content, options)
     _write(args.out, data)
     w, h = options.pixels
     print(f"{args.out}: {args.fmt.upper()} {args.width:g}x{args.height:g} mm"
