@@ -158,3 +158,9 @@ def test_layer_check_passes_and_catches_a_wrong_zone(gdf, layers):
     problems = parks.check(damaged, layers)
     assert any("park-zhongshan-park" in p and "lies in east" in p for p in problems)
     assert any("not marked approximate" in p for p in problems)
+
+
+def test_located_places_fall_in_the_district_the_plans_name(gdf, ctx):
+    named = {r["id"]: r["district"] for r in ctx.csv("places.csv")}
+    for _, r in located(gdf).iterrows():
+        assert r["district"] == named[r["id"]], (r["id"], r["district"], named[r["id"]])
