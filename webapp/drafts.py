@@ -215,7 +215,7 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
     if not data or not data.strip():
         raise DraftError("empty file: nothing was uploaded")
     if len(data) > limits.max_bytes:
-        raise DraftTooLarge(f"file too large: {len(data):,} bytes; the limit is {limits.max_bytes:,}")
+        raise DraftTooLarge(f"file too large: over the limit of {limits.max_bytes:,} bytes")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -1,0 +1,389 @@
+"""Compare layouts over HTTP (Flask test client) and the CLI, on the real built layers."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from shapely.geometry import shape
+
+from geo.crs import area_km2
+from geo.datum import convert_geometry
+from geo.geojson_io import geometry_json
+from geo.metrics import DEFINITIONS
+from layers.build import build_all
+from layers.store import LayerStore
+from webapp import create_app
+from webapp.cli import main
+from webapp.compare import CSV_COLUMNS
+from webapp.layouts import LAYOUTS, SEED_YEARS
+
+ADDED_2024 = {"park-shanghai-silicon-alley", "park-wuyi-road-333", "park-new-quadrant-wuyi"}
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("layers")
+    build_all(out, log=lambda m: None)
+    return out
+
+
+@pytest.fixture()
+def instance(tmp_path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture()
+def app(built, instance):
+    return create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def compare(client, left, right, **extra):
+    r = client.get("/api/compare", query_string={"left": left, "right": right, **extra})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def geojson(*geoms, props=None) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props or {}, "geometry": g} for g in geoms]}).encode()
+
+
+def upload(client, data: bytes, filename="draft.geojson", **fields):
+    return client.post("/api/layouts", data={"file": (io.BytesIO(data), filename), **fields},
+                       content_type="multipart/form-data")
+
+
+def drafts_on_disk(instance: Path) -> list[str]:
+    d = instance / "drafts"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def east_zone(built) -> dict:
+    zones = LayerStore(built).frame("changning_zones")
+    return zones[zones["zone"] == "east"].iloc[0]
+
+
+# --- the figures on the real layers -----------------------------------------------------------
+
+def test_changning_zones_partition_the_district(client, built):
+    f = compare(client, "changning_zones", "jingan_layout")["left"]["figures"]
+    areas = [u for u in f["units"] if u["kind"] == "area"]
+    assert [u["zone"] for u in areas] == ["east", "central", "west"]
+    assert sum(u["area_km2"] for u in areas) == pytest.approx(f["district_area_km2"], rel=1e-3)
+    assert sum(u["share_of_district"] for u in areas) == pytest.approx(1.0, abs=2e-3)
+    assert f["total"]["share_of_district"] == pytest.approx(1.0, abs=1e-3)
+    districts = LayerStore(built).frame("districts")
+    changning = districts[districts["district"] == "changning"].geometry.iloc[0]
+    assert f["district_area_km2"] == pytest.approx(area_km2(changning), rel=1e-4)
+    axis, = [u for u in f["units"] if u["kind"] == "line"]
+    assert axis["id"] == "line2-innovation-axis" and 5 < axis["length_km"] < 15
+    assert f["line2_length_km"] == pytest.approx(axis["length_km"], abs=0.05)
+    parks = LayerStore(built).frame("parks")
+    ours = parks[parks["district"] == "changning"]
+    assert f["parks_located"] + f["parks_unlocated"] == len(ours)
+    assert f["parks_unlocated"] == int(ours.geometry.isna().sum())
+    assert f["total"]["parks"] == sum(u["parks"] for u in areas)  # a partition: each park once
+    assert f["near_line2_500m"] <= f["near_line2_800m"] <= f["parks_located"]
+    assert f["near_line2_800m"] <= f["near_metro_800m"]  # Line 2 stations are metro stations
+    assert f["line2_distance_median_m"] > 0
+
+
+def test_jingan_axis_and_belts(client):
+    f = compare(client, "changning_zones", "jingan_layout")["right"]["figures"]
+    kinds = [(u["id"].split("-")[2], u["kind"]) for u in f["units"]]
+    assert kinds == [("axis", "line"), ("belt", "area"), ("belt", "area"), ("belt", "area")]
+    belts = [u for u in f["units"] if u["kind"] == "area"]
+    assert 0 < f["total"]["area_km2"] <= sum(u["area_km2"] for u in belts) + 1e-6
+    assert 0 < f["total"]["share_of_district"] < 1
+    assert 0 < f["line2_length_km"] < 8  # Line 2 only crosses Jing'an's south
+
+
+def test_then_and_now(client):
+    result = compare(client, "changning_2021", "changning_2024")
+    then, now = result["left"]["figures"], result["right"]["figures"]
+    assert now["parks_located"] > then["parks_located"]
+    assert now["total"]["area_km2"] == then["total"]["area_km2"]
+    assert result["overlap"]["overlap_share_left"] == pytest.approx(1.0, abs=1e-4)
+    for layout, until in (("changning_2021", 2021), ("changning_2024", 2024)):
+        for lid in ("parks", "changning_zones"):
+            doc = client.get(f"/api/layouts/{layout}/layers/{lid}.geojson").get_json()
+            for f in doc["features"]:
+                p = f["properties"]
+                assert p["named_in"] and all(SEED_YEARS[d] <= until for d in p["named_in"])
+                assert p["year"] == min(SEED_YEARS[d] for d in p["named_in"])
+            ids = {f["properties"]["id"] for f in doc["features"]}
+            if lid == "parks":
+                assert (ADDED_2024 <= ids) == (until == 2024)
+    silicon = [f for f in client.get("/api/layouts/changning_2024/layers/parks.geojson").get_json()
+               ["features"] if f["properties"]["id"] == "park-shanghai-silicon-alley"][0]
+    assert silicon["properties"]["named_in"] == ["004"] and silicon["properties"]["year"] == 2024
+
+
+def test_api_compare_json_carries_definitions(client):
+    r = compare(client, "changning_zones", "jingan_layout", lang="en")
+    assert r["crs"] == "EPSG:32651"
+    assert set(r["definitions"]) == set(DEFINITIONS)
+    for d in r["definitions"].values():
+        assert d["definition"] and d["unit"] and d["label"]
+    assert "800 m" in r["definitions"]["near_metro_800m"]["definition"]
+    assert r["left"]["layout"]["id"] == "changning_zones" and r["right"]["layout"]["district"] == "jingan"
+    assert r["overlap"]["overlap_km2"] == 0.0  # different districts share no ground
+    assert "NaN" not in json.dumps(r)
+
+
+def test_api_compare_csv_matches_json(client):
+    r = client.get("/api/compare.csv?left=changning_zones&right=changning_2024&lang=zh")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    js = compare(client, "changning_zones", "changning_2024")
+    total = next(x for x in rows if x["layout"] == "changning_2024" and x["scope"] == "total"
+                 and x["figure"] == "area_km2")
+    assert float(total["value"]) == js["right"]["figures"]["total"]["area_km2"]
+    assert "EPSG:32651" in total["definition"]
+    overlap = next(x for x in rows if x["figure"] == "overlap_km2")
+    assert overlap["layout"] == "changning_zones & changning_2024" and float(overlap["value"]) > 37
+
+
+def test_default_comparison_is_fast(client):
+    client.get("/api/compare")  # first call reads the layers
+    started = time.perf_counter()
+    r = client.get("/api/compare")
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 200 and r.get_json()["left"]["layout"]["id"] == "changning_zones"
+    assert elapsed < 2.0, f"/api/compare took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("url,status,message", [
+    ("/api/compare?left=nowhere", 404, "unknown layout 'nowhere'; use one of: changning_zones"),
+    ("/api/compare?right=draft:0123abcd", 404, "no draft '0123abcd'"),
+    ("/api/compare?right=draft:../../etc", 404, "8 hexadecimal characters"),
+    ("/api/compare.csv?lang=fr", 400, "lang='fr' is not allowed"),
+    ("/api/layouts/nowhere", 404, "unknown layout 'nowhere'"),
+    ("/api/layouts/changning_zones/layers/context2.geojson", 404, "draws no layer 'context2'"),
+    ("/api/layouts/changning_zones/layers/parks.geojson?datum=bd09", 400, "datum='bd09'"),
+])
+def test_bad_requests_are_4xx_with_a_message(client, url, status, message):
+    r = client.get(url)
+    assert r.status_code == status and message in r.get_json()["error"]
+
+
+@pytest.mark.parametrize("url,status,message", [
+    ("/compare?left=nowhere", 404, "unknown layout"),
+    ("/compare?basemap=google", 400, "basemap=&#39;google&#39; is not allowed"),
+    ("/embed/compare?view=31,121", 400, "use lat,lon,zoom"),
+    ("/embed/compare?controls=zoomy", 400, "controls="),
+])
+def test_bad_page_requests_are_html_4xx(client, url, status, message):
+    r = client.get(url, headers={"Accept": "text/html"})
+    assert r.status_code == status and r.mimetype == "text/html"
+    assert message in r.get_data(as_text=True) and "Traceback" not in r.get_data(as_text=True)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+def test_compare_page(client):
+    r = client.get("/compare?left=changning_2021&right=changning_2024&lang=en&basemap=osm")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert html.count("<iframe id=\"pmc-frame-") == 2 and html.count("srcdoc=") == 2
+    assert "ParkmapCompare.pane(&#34;left&#34;)" in html and "ParkmapCompare.page(" in html
+    assert "tile.openstreetmap.org" in r.headers["Content-Security-Policy"]
+    for key in ("area_km2", "near_line2_500m", "near_metro_800m_share", "line2_distance_median_m",
+                "overlap_km2"):
+        assert f'data-figure="{key}"' in html
+    assert "Changning 2021" in html and "Changning 2024" in html
+    assert "/api/layouts/changning_2021/layers/parks.geojson" in html  # its own, filtered parks
+    assert "/api/layers/context.geojson" in html  # the rest as built
+    assert 'id="pmc-upload"' in html and "BD-09" in html
+
+
+def test_embed_page_and_view(client):
+    r = client.get("/embed/compare?left=jingan_layout&right=changning_zones&view=31.2,121.4,14"
+                   "&controls=legend,scale&lang=zh")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'data-view="31.20000,121.40000,14"' in html
+    assert 'id="pmc-upload"' not in html and "pmc-figures" in html
+    assert "frame-ancestors" in r.headers["Content-Security-Policy"]
+
+
+def test_gcj02_basemap_shifts_layout_layers(client):
+    html = client.get("/compare?left=changning_2021&basemap=amap").get_data(as_text=True)
+    assert "/api/layouts/changning_2021/layers/parks.geojson?datum=gcj02" in html
+    wgs = client.get("/api/layouts/changning_2021/layers/parks.geojson").get_json()
+    gcj = client.get("/api/layouts/changning_2021/layers/parks.geojson?datum=gcj02").get_json()
+    a = next(f for f in wgs["features"] if f["geometry"])
+    b = next(f for f in gcj["features"] if f["properties"]["id"] == a["properties"]["id"])
+    assert 0.003 < b["geometry"]["coordinates"][0] - a["geometry"]["coordinates"][0] < 0.006
+
+
+# --- drafts over HTTP -----------------------------------------------------------------------
+
+def test_upload_geojson_in_gcj02_compares_like_the_plan(client, built, instance):
+    """The east zone, as traced on an Amap (GCJ-02) map, lands back on the east zone."""
+    east = east_zone(built)
+    traced = convert_geometry(east.geometry, "WGS84", "GCJ-02")
+    r = upload(client, geojson(geometry_json(traced), props={"name": "东区草图"}),
+               datum="GCJ-02", name="east as traced")
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    lid = body["id"]
+    assert lid.startswith("draft:") and r.headers["Location"] == f"/api/layouts/{lid}"
+    assert body["draft"]["datum"] == "GCJ-02" and body["draft"]["name"] == "east as traced"
+    assert drafts_on_disk(instance) == [lid[6:] + ".geojson"]
+    result = compare(client, "changning_zones", lid)
+    draft = result["right"]["figures"]
+    assert result["right"]["layout"]["district"] == "changning"
+    assert draft["units"][0]["area_km2"] == pytest.approx(east["area_km2"], abs=0.01)
+    assert result["overlap"]["overlap_share_right"] == pytest.approx(1.0, abs=1e-3)
+    # no points in the draft: the plan's parks in its district are counted
+    assert draft["parks_located"] == result["left"]["figures"]["parks_located"]
+    assert draft["units"][0]["parks"] == result["left"]["figures"]["units"][0]["parks"]
+    page = client.get(f"/compare?left=changning_zones&right={lid}&lang=en").get_data(as_text=True)
+    assert "Draft: east as traced" in page and "Draft: zone" in page  # map title and legend
+    assert f"/api/layouts/{lid}/layers/draft.geojson" in page
+
+
+def test_upload_csv_raw_body_bd09_points_are_the_parks(client):
+    rows = "name,lon,lat\nA,121.4300,31.2200\nB,121.4400,31.2150\n"
+    from geo.datum import wgs84_to_bd09
+
+    bd = "name,lon,lat\n" + "".join(
+        "{},{:.7f},{:.7f}\n".format(n, *wgs84_to_bd09(float(x), float(y)))
+        for n, x, y in (line.split(",") for line in rows.splitlines()[1:]))
+    r = client.post("/api/layouts?datum=BD-09&name=two+parks", data=bd.encode(),
+                    content_type="text/csv")
+    assert r.status_code == 201, r.get_json()
+    lid = r.get_json()["id"]
+    layout = client.get(f"/api/layouts/{lid}").get_json()
+    assert layout["draft"]["format"] == "csv" and layout["parks"] == 2
+    assert layout["figures"]["parks_located"] == 2 and layout["district"] == "changning"
+    pts = client.get(f"/api/layouts/{lid}/layers/draft.geojson").get_json()["features"]
+    assert pts[0]["geometry"]["coordinates"] == pytest.approx([121.43, 31.22], abs=2e-6)
+
+
+def test_upload_wkt_lines(client):
+    data = b'name,wkt\naxis,"LINESTRING (121.40 31.21, 121.44 31.22)"\n'
+    r = upload(client, data, filename="axis.csv")
+    assert r.status_code == 201
+    f = compare(client, "changning_zones", r.get_json()["id"])["right"]["figures"]
+    assert f["units"][0]["kind"] == "line" and f["units"][0]["length_km"] > 3
+
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[121.40, 31.20], [121.41, 31.21], [121.41, 31.20],
+                                              [121.40, 31.21], [121.40, 31.20]]]}
+
+
+@pytest.mark.parametrize("data,filename,fields,status,message", [
+    (b"", "a.geojson", {}, 400, "empty file"),
+    (b"not json at all", "a.geojson", {}, 400, "not valid JSON"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "a.png", {}, 400, "not a text file"),
+    (b"x,y\n1,2\n", "a.csv", {}, 400, "CSV needs columns lon and lat, or a wkt column"),
+    (b'{"type": "FeatureCollection", "features": []}', "a.geojson", {}, 400, "no features"),
+    (geojson({"type": "GeometryCollection", "geometries": []}), "a.geojson", {}, 400,
+     "geometry type GeometryCollection is not allowed"),
+    (b"lon,lat\n31.2,121.4\n", "a.csv", {}, 400, "lon and lat look swapped"),
+    (b"lon,lat\n121.4,31.2\n", "a.csv", {"datum": "Mars"}, 400, "unknown datum 'Mars'"),
+    (geojson(BOWTIE), "a.geojson", {}, 400, "feature 0: invalid Polygon (Self-intersection"),
+])
+def test_rejected_uploads_say_why_and_leave_no_trace(client, instance, data, filename, fields,
+                                                     status, message):
+    r = upload(client, data, filename=filename, **fields)
+    assert r.status_code == status and r.mimetype == "application/json"
+    assert message in r.get_json()["error"]
+    assert drafts_on_disk(instance) == []
+    assert [x["id"] for x in client.get("/api/layouts").get_json()["layouts"]] == [d.id for d in LAYOUTS]
+
+
+def test_invalid_polygon_body_offers_the_repair(client, instance):
+    r = upload(client, geojson(BOWTIE, props={"name": "蝴蝶"}), datum="GCJ-02")
+    body = r.get_json()
+    assert r.status_code == 400 and body["status"] == 400
+    assert body["problems"] == [body["error"]] and "('蝴蝶')" in body["error"]
+    fixed = shape(body["repaired"]["features"][0]["geometry"])
+    assert body["repaired"]["datum"] == "GCJ-02" and fixed.is_valid and fixed.geom_type == "MultiPolygon"
+    assert drafts_on_disk(instance) == []
+
+
+def test_no_file_field(client):
+    r = client.post("/api/layouts", data={"datum": "WGS84"}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "form field 'file'" in r.get_json()["error"]
+
+
+def test_limits_from_config_and_environment(built, instance, monkeypatch):
+    small = create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance),
+                        "DRAFT_MAX_BYTES": 400, "DRAFT_MAX_FEATURES": 2, "DRAFT_MAX_VERTICES": 6})
+    c = small.test_client()
+    assert c.get("/api/layouts").get_json()["limits"] == {"max_bytes": 400, "max_features": 2,
+                                                          "max_vertices": 6}
+    big = b"lon,lat\n" + b"121.40,31.20\n" * 40
+    r = upload(c, big, filename="a.csv")
+    assert r.status_code == 413 and "file too large: over the limit of 400 bytes" in r.get_json()["error"]
+    r = upload(c, b"lon,lat\n121.4,31.2\n121.4,31.2\n121.4,31.2\n", filename="a.csv")
+    assert r.status_code == 413 and "too many features: 3; the limit is 2" in r.get_json()["error"]
+    square = {"type": "Polygon", "coordinates": [[[121.40, 31.20], [121.41, 31.20], [121.41, 31.21],
+                                                  [121.40, 31.21], [121.40, 31.20]]]}
+    r = upload(c, geojson(square, square))
+    assert r.status_code == 413 and "too many vertices: 10; the limit is 6" in r.get_json()["error"]
+    r = c.post("/api/layouts", data=b"lon,lat\n" + b"1" * 100_000, content_type="text/csv")
+    assert r.status_code == 413 and "upload too large" in r.get_json()["error"]
+    assert drafts_on_disk(instance) == []
+    monkeypatch.setenv("PARKMAP_DRAFT_MAX_FEATURES", "9")
+    env = create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)}).test_client()
+    assert env.get("/api/layouts").get_json()["limits"]["max_features"] == 9
+    monkeypatch.setenv("PARKMAP_DRAFT_MAX_FEATURES", "many")
+    with pytest.raises(ValueError, match="PARKMAP_DRAFT_MAX_FEATURES must be an integer"):
+        create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)})
+
+
+def test_draft_survives_restart_and_deletes(built, instance, client):
+    r = upload(client, b"name,lon,lat\nP,121.42,31.21\n", filename="p.csv", name="kept")
+    lid = r.get_json()["id"]
+    again = create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)}).test_client()
+    listed = again.get("/api/layouts").get_json()["layouts"]
+    assert [x["id"] for x in listed][-1] == lid and listed[-1]["draft"]["name"] == "kept"
+    assert again.get(f"/compare?left=changning_zones&right={lid}").status_code == 200
+    assert again.delete("/api/layouts/changning_zones").status_code == 400
+    assert again.delete("/api/layouts/elsewhere").status_code == 404
+    r = again.delete(f"/api/layouts/{lid}")
+    assert r.status_code == 200 and r.get_json() == {"deleted": lid}
+    assert drafts_on_disk(instance) == []
+    r = again.delete(f"/api/layouts/{lid}")
+    assert r.status_code == 404 and "deleted, or never stored" in r.get_json()["error"]
+    assert client.get(f"/api/compare?right={lid}").status_code == 404
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+def test_cli_prints_the_same_figures(built, client, capsys):
+    assert main(["compare", "changning_zones", "jingan_layout", "--layers", str(built)]) == 0
+    out = capsys.readouterr().out
+    js = compare(client, "changning_zones", "jingan_layout")
+    total = js["left"]["figures"]["total"]["area_km2"]
+    assert f"{total:.2f} km²" in out and "EPSG:32651" in out and "Median distance" in out
+    assert main(["compare", "changning_zones", "jingan_layout", "--csv", "--lang", "en",
+                 "--layers", str(built)]) == 0
+    cli_csv = capsys.readouterr().out
+    api_csv = client.get("/api/compare.csv?lang=en").get_data(as_text=True)
+    assert cli_csv == api_csv
+
+
+def test_cli_drafts_and_errors(built, client, instance, capsys):
+    lid = upload(client, b"lon,lat\n121.42,31.21\n", filename="p.csv").get_json()["id"]
+    assert main(["compare", "changning_zones", lid, "--layers", str(built),
+                 "--instance", str(instance)]) == 0
+    assert lid in capsys.readouterr().out
+    assert main(["compare", "changning_zones", "atlantis", "--layers", str(built)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("parkmap compare: error: unknown layout 'atlantis'") and "Traceback" not in err
+    assert main(["compare", "changning_zones", "jingan_layout", "--layers", str(built.parent / "none")]) == 2
+    assert "not built" in capsys.readouterr().err
