@@ -118,3 +118,12 @@ def test_layer_check_passes_and_catches_a_feature_outside_jingan(gdf, ctx):
     moved.loc[i, "geometry"] = moved.loc[i, "geometry"].buffer(0.05)
     assert any("layout-jingan-area-daning" in p for p in jl.check(moved, layers))
     assert any("expected 1 axis" in p for p in jl.check(moved[moved["kind"] != "axis"], layers))
+
+
+def test_passages_are_quoted_verbatim_from_the_jingan_plan(gdf, ctx):
+    from layers.places import SEED_FILES
+
+    plan = ctx.text(SEED_FILES["001"])
+    for fid, passage in gdf["passage"].items():
+        assert passage and passage in plan, fid
+        assert "001" in gdf.loc[fid, "source"], fid
