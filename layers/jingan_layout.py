@@ -7,10 +7,9 @@ drawn here from a named road, river or boundary, inside 静安区, with widths s
 from __future__ import annotations
 
 import geopandas as gpd
-from shapely import unary_union
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import METRIC_CRS, STORAGE_CRS, geom_from_metric, geom_to_metric
+from geo.crs import METRIC_CRS, STORAGE_CRS, geom_to_metric
 from layers.places import place_properties, place_rows, placer_for, read_places
 from layers.sources import OSM_ATTRIBUTION, SourceError
 from layers.spec import LayerSpec, Style

@@ -9,7 +9,7 @@ from __future__ import annotations
 import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import METRIC_CRS, STORAGE_CRS, geom_to_metric
+from geo.crs import STORAGE_CRS, geom_to_metric
 from layers.jingan_layout import functional_areas
 from layers.places import PLACES_FILE, place_properties, place_rows, placer_for, read_places
 from layers.sources import OSM_ATTRIBUTION
