@@ -1,7 +1,8 @@
 """`parkmap export OUT/`: a static site that works from disk (file://) with no network.
 
     OUT/index.html                 every map (zh and en), its description and figure, downloads
-    OUT/maps/<map>.<lang>.html     interactive maps, GeoJSON inline (compose(data="inline"))
+    OUT/maps/<map>.<lang>.html     interactive maps, GeoJSON inline (compose(data="inline")),
+                                   and compare.<lang>.html, the default layout comparison
     OUT/assets/...                 Leaflet and our JS/CSS (webapp.assets.bundle()), linked relatively
     OUT/data/                      each layer's GeoJSON, layers.json, parks.csv
     OUT/figures/<map>.<lang>.png   static figures (webapp.figure)
@@ -30,6 +31,7 @@ from webapp.maps import MAPS
 MARKER = ".parkmap-export"  # tells a later export this folder is ours to replace
 LANGS = ("zh", "en")
 LANG_NAMES = {"zh": "中文", "en": "English"}
+COMPARE = "compare"  # file stem of the default layout comparison
 
 
 class ExportError(ParkmapError):
@@ -64,11 +66,19 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    steps = [("assets", lambda: _assets(stage)), ("data", lambda: _data(stage, store))]
+    from webapp import create_app
+
+    app = create_app({"LAYERS_DIR": str(store.dir)})  # for its CSV download and templates
+    steps = [("assets", lambda: _assets(stage)), ("data", lambda: _data(stage, store, app))]
     for m in MAPS:
         for lang in LANGS:
             steps.append((map_page_name(m.id, lang), lambda m=m, lang=lang: _map_page(stage, m, lang, store)))
-            steps.append((figure_name(m.id, lang), lambda m=m, lang=lang: _figure(stage, m, lang, store, options)))
+            steps.append((figure_name(m.id, lang), lambda m=m, lang=lang: _figure(
+                stage, m.id, lang, figure.map_content(m.id, store), options)))
+    for lang in LANGS:
+        steps.append((map_page_name(COMPARE, lang), lambda lang=lang: _compare_page(stage, lang, store, app)))
+        steps.append((figure_name(COMPARE, lang), lambda lang=lang: _figure(
+            stage, COMPARE, lang, figure.content_for(COMPARE, store), options)))
     steps.append(("index.html", lambda: _index(stage, store)))
     try:
         for i, (what, step) in enumerate(steps, 1):
@@ -95,16 +105,13 @@ def _assets(stage: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _data(stage: Path, store: LayerStore) -> None:
-    from webapp import create_app
-
+def _data(stage: Path, store: LayerStore, app) -> None:
     data = stage / "data"
     data.mkdir()
     for spec in all_layers():
         (data / f"{spec.id}.geojson").write_text(store.geojson_text(spec.id), encoding="utf-8")
     shutil.copyfile(store.dir / INDEX_NAME, data / INDEX_NAME)
     # the same bytes the server's download gives
-    app = create_app({"LAYERS_DIR": str(store.dir)})
     resp = app.test_client().get("/api/parks.csv")
     if resp.status_code != 200:
         raise ExportError(f"parks.csv could not be made (HTTP {resp.status_code})")
@@ -152,11 +159,23 @@ def _map_page(stage: Path, m, lang: str, store: LayerStore) -> None:
     _write(stage / map_page_name(m.id, lang), html)
 
 
-def _figure(stage: Path, m, lang: str, store: LayerStore, options: figure.FigureOptions) -> None:
+def _compare_page(stage: Path, lang: str, store: LayerStore, app) -> None:
+    """The compare page's default pair (webapp.compare), data inline, without live-site links."""
+    from webapp.compare import render_compare
+    from webapp.layouts import DEFAULT_LEFT, DEFAULT_RIGHT
+
+    with app.app_context():
+        html = render_compare(DEFAULT_LEFT, DEFAULT_RIGHT, store=store, lang=lang, data="inline",
+                              asset_url=lambda p: f"../assets/{p}", links=False)
+    _write(stage / map_page_name(COMPARE, lang), html)
+
+
+def _figure(stage: Path, name: str, lang: str, content: figure.Content,
+            options: figure.FigureOptions) -> None:
     opts = figure.FigureOptions(options.width_mm, options.height_mm, options.dpi, lang, "png")
-    path = stage / figure_name(m.id, lang)
+    path = stage / figure_name(name, lang)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure.render(figure.map_content(m.id, store), opts))
+    path.write_bytes(figure.render(content, opts))
 
 
 def _index(stage: Path, store: LayerStore) -> None:
@@ -173,6 +192,16 @@ def _index(stage: Path, store: LayerStore) -> None:
      alt="{escape(describe_map(m.id, store, 'zh'))}" style="max-width:100%;height:auto"></a>
   <p>{escape(describe_map(m.id, store, 'zh'))}</p>
   <p lang="en">{escape(describe_map(m.id, store, 'en'))}</p>
+  <p>{links}</p>
+</li>""")
+    compare = figure.content_for(COMPARE, store)
+    links = " · ".join(f'<a href="{map_page_name(COMPARE, lang)}" lang="{lang}">{LANG_NAMES[lang]}</a>'
+                       f' (<a href="{figure_name(COMPARE, lang)}">PNG</a>)' for lang in LANGS)
+    cards.append(f"""<li class="pm-map-card" id="map-{COMPARE}">
+  <h2><a href="{map_page_name(COMPARE, 'zh')}">{escape(compare.title_zh)}</a></h2>
+  <p lang="en"><a href="{map_page_name(COMPARE, 'en')}">{escape(compare.title_en)}</a></p>
+  <a href="{map_page_name(COMPARE, 'zh')}"><img src="{figure_name(COMPARE, 'zh')}" width="420"
+     alt="{escape(compare.title_zh)}" style="max-width:100%;height:auto"></a>
   <p>{links}</p>
 </li>""")
     rows = [f'<li><a href="data/{s.id}.geojson">{s.id}.geojson</a> — {escape(s.title_zh)} / '
