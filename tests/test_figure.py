@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import warnings
@@ -209,3 +210,170 @@ def test_comparison_panels_share_one_scale():
     assert extents[0] != extents[1]  # each centred on its own content
     img = _png(render(two, FigureOptions(width_mm=200, height_mm=100, dpi=80)))
     assert img.shape[:2] == (round(100 / 25.4 * 80), round(200 / 25.4 * 80))
+
+
+# --- the real built layers, through the CLI and the HTTP route ----------------------------
+
+SMALL = dict(width_mm=120, height_mm=90, dpi=80)
+
+
+@pytest.fixture(scope="module")
+def store(layers_dir):
+    from layers.store import LayerStore
+
+    return LayerStore(layers_dir)
+
+
+@pytest.fixture(scope="module")
+def client(layers_dir, tmp_path_factory):
+    from webapp import create_app
+
+    app = create_app({"LAYERS_DIR": str(layers_dir),
+                      "INSTANCE_DIR": str(tmp_path_factory.mktemp("instance"))})
+    return app.test_client()
+
+
+@pytest.mark.parametrize("target", ["changning", "jingan", "overview", "compare"])
+def test_every_named_map_and_the_comparison_render(store, target):
+    content = figure.content_for(target, store)
+    img = _png(render(content, FigureOptions(**SMALL)))
+    assert img.shape[:2] == (round(90 / 25.4 * 80), round(120 / 25.4 * 80))
+    assert img.mean(axis=2).std() > 20
+    assert any("OpenStreetMap contributors" in a for a in figure.attributions(content))
+
+
+def test_named_map_legend_lists_its_layers_kinds(store):
+    from layers.registry import get_layer
+
+    content = figure.content_for("changning", store)
+    labels = {h.get_label() for h in figure.legend_entries(content, "en")}
+    zones = store.frame("changning_zones")
+    expected = {get_layer("changning_zones").style_for(k).label_en for k in zones["kind"]}
+    assert expected and expected <= labels
+    assert "jingan_layout" not in [it.spec.id for it in content.panels[0].items]
+
+
+def test_named_map_is_framed_on_its_own_plan_layers(store):
+    from geo.crs import to_metric
+
+    content = figure.content_for("jingan", store)
+    minx, miny, maxx, maxy = content.panels[0].extent
+    jl = to_metric(store.frame("jingan_layout")).total_bounds
+    assert (minx, miny, maxx, maxy) == pytest.approx(tuple(jl))
+
+
+def test_layers_target_and_its_errors(store):
+    content = figure.content_for("layers:parks,line2", store)
+    assert [it.spec.id for it in content.panels[0].items] == ["parks", "line2"]
+    from layers.registry import UnknownLayer
+    from webapp.maps import UnknownMap
+
+    with pytest.raises(UnknownLayer):
+        figure.content_for("layers:parks,nope", store)
+    with pytest.raises(FigureParamError):
+        figure.content_for("layers:", store)
+    with pytest.raises(UnknownMap):
+        figure.content_for("atlantis", store)
+    with pytest.raises(FigureParamError):
+        figure.content_for("compare:changning_zones", store)
+
+
+def test_route_png_and_svg_at_the_asked_size(client):
+    r = client.get("/figure/changning.png?width=120&height=90&dpi=80&lang=en")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert _png(r.data).shape[:2] == (round(90 / 25.4 * 80), round(120 / 25.4 * 80))
+    r = client.get("/figure/compare.svg?width=200&height=100")
+    assert r.status_code == 200 and r.mimetype == "image/svg+xml"
+    m = re.search(r'<svg[^>]*width="([\d.]+)pt" height="([\d.]+)pt"', r.get_data(as_text=True))
+    assert float(m.group(1)) == pytest.approx(200 / 25.4 * 72, abs=0.2)
+    assert float(m.group(2)) == pytest.approx(100 / 25.4 * 72, abs=0.2)
+
+
+@pytest.mark.parametrize("url,status,words", [
+    ("/figure/changning.png?dpi=2000", 400, "dpi must be"),
+    ("/figure/changning.png?width=abc", 400, "width must be a number"),
+    ("/figure/changning.png?width=inf", 400, "finite"),
+    ("/figure/changning.png?lang=fr", 400, "lang must be"),
+    ("/figure/changning.png?colour=red", 400, "unknown parameter"),
+    ("/figure/atlantis.png", 404, "unknown map"),
+    ("/figure/layers:nope.png", 404, "unknown layer"),
+    ("/figure/compare:changning_zones,nope.svg", 404, "unknown layout"),
+    ("/figure/draft:12345678.png", 404, "no draft"),
+])
+def test_route_bad_requests_are_clear_4xx(client, url, status, words):
+    r = client.get(url)
+    assert r.status_code == status
+    assert words in r.get_data(as_text=True)
+    assert "Traceback" not in r.get_data(as_text=True)
+
+
+def test_route_without_cjk_font_is_503(client, monkeypatch):
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda entries=None: None)
+    monkeypatch.setattr(fonts, "_register_fontconfig_fonts", lambda: False)
+    fonts.cjk_font.cache_clear()
+    try:
+        r = client.get("/figure/jingan.png?width=100&height=70&dpi=60&lang=zh")
+        assert r.status_code == 503 and "fonts-noto-cjk" in r.get_data(as_text=True)
+    finally:
+        fonts.cjk_font.cache_clear()
+
+
+def test_route_draws_an_uploaded_draft(client):
+    doc = {"type": "FeatureCollection", "features": [{"type": "Feature",
+           "properties": {"name": "测试片区"}, "geometry": {"type": "Polygon", "coordinates": [[
+               [121.40, 31.20], [121.41, 31.20], [121.41, 31.21], [121.40, 31.21],
+               [121.40, 31.20]]]}}]}
+    from webapp.drafts import DraftStore, read_draft
+
+    gdf, facts = read_draft(json.dumps(doc).encode())
+    instance = client.application.config["INSTANCE_DIR"]
+    meta = DraftStore(f"{instance}/drafts").save(gdf, facts, name="测试")
+    r = client.get(f"/figure/draft:{meta['id']}.png?width=100&height=80&dpi=80")
+    assert r.status_code == 200
+    img = _png(r.data)
+    from webapp.drafts import DRAFT_LAYER
+
+    fill = DRAFT_LAYER.styles["draft_zone"]
+    assert _near(img, _blend(fill.fill_color, fill.fill_opacity), tol=14) > 200
+
+
+def test_cli_png_and_svg(tmp_path, layers_dir, capsys):
+    from webapp.cli import main
+
+    out = tmp_path / "fig" / "overview.png"
+    assert main(["png", "overview", str(out), "--width", "100", "--height", "75", "--dpi", "100",
+                 "--layers-dir", str(layers_dir)]) == 0
+    assert _png(out.read_bytes()).shape[:2] == (round(75 / 25.4 * 100), round(100 / 25.4 * 100))
+    svg = tmp_path / "jingan.svg"
+    assert main(["svg", "jingan", str(svg), "--lang", "en", "--layers-dir", str(layers_dir)]) == 0
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert "3508x2480 px" not in capsys.readouterr().err  # svg: no pixel size claimed
+
+
+@pytest.mark.parametrize("args,words", [
+    (["png", "changning", "OUT", "--dpi", "5000"], "dpi must be"),
+    (["png", "atlantis", "OUT"], "unknown map"),
+    (["svg", "layers:nope", "OUT"], "unknown layer"),
+])
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, args, words):
+    from webapp.cli import main
+
+    args = [str(tmp_path / "x.png") if a == "OUT" else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_without_cjk_font_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    from webapp.cli import main
+
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda entries=None: None)
+    monkeypatch.setattr(fonts, "_register_fontconfig_fonts", lambda: False)
+    fonts.cjk_font.cache_clear()
+    try:
+        assert main(["png", "changning", str(tmp_path / "x.png")]) == 2
+    finally:
+        fonts.cjk_font.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert "fonts-noto-cjk" in err and len(err.splitlines()) == 1
