@@ -114,9 +114,10 @@ def check(gdf: gpd.GeoDataFrame, layers: dict) -> list[str]:
     if not all(g is not None and g.is_valid for g in gdf.geometry):
         return ["changning_zones: partition not checked: a zone geometry is missing or invalid"]
     districts = layers.get("districts")
-    if districts is None or not (districts["district"] == "changning").any():
-        return ["changning_zones: districts layer with changning needed to check the partition"]
-    return partition_problems(gdf, districts.loc[districts["district"] == "changning"].geometry.iloc[0])
+    found = districts.loc[districts["district"] == "changning"] if districts is not None else []
+    if len(found) != 1 or found.geometry.iloc[0] is None or not found.geometry.iloc[0].is_valid:
+        return ["changning_zones: partition not checked: no valid changning boundary in the districts layer"]
+    return partition_problems(gdf, found.geometry.iloc[0])
 
 
 LAYER = LayerSpec(
