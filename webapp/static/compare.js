@@ -17,22 +17,19 @@
   C.pane = function (side) {
     var map = window.Parkmap && window.Parkmap.map;
     if (!map || window.parent === window) return;
-    var expected = null;  // the view we were told to show: its moveend is not echoed back
-    function current() { var c = map.getCenter(); return key(c.lat, c.lng, map.getZoom()); }
+    var applying = false;  // a view from the other side is being applied: do not echo it back
     map.on("moveend", function () {
-      var now = current();
-      if (now === expected) { expected = null; return; }
-      expected = null;
+      if (applying) return;
       var c = map.getCenter();
       window.parent.postMessage({pm: "view", side: side, lat: c.lat, lng: c.lng, zoom: map.getZoom()}, "*");
     });
     window.addEventListener("message", function (e) {
       var m = e.data;
       if (e.source !== window.parent || !m || m.pm !== "set") return;
-      var target = key(m.lat, m.lng, m.zoom);
-      if (target === current()) return;
-      expected = target;
-      map.setView([m.lat, m.lng], m.zoom, {animate: false});
+      var c = map.getCenter();
+      if (key(c.lat, c.lng, map.getZoom()) === key(m.lat, m.lng, m.zoom)) return;
+      applying = true;  // setView without animation fires moveend before it returns
+      try { map.setView([m.lat, m.lng], m.zoom, {animate: false}); } finally { applying = false; }
     });
     Promise.resolve(window.Parkmap.ready).then(function () {
       window.parent.postMessage({pm: "ready", side: side}, "*");
