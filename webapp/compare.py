@@ -194,7 +194,7 @@ def render_compare(left_id: str, right_id: str, *, store, drafts: DraftStore | N
     result = compare_figures(left, right, store, lang)
     context = {
         "lang": lang, "embed": embed, "links": links, "basemap": basemap, "view": view,
-        "left": left, "right": right, "result": result, "table": _table(result, lang),
+        "left": left, "right": right, "result": result, "table": figure_table(result, lang),
         "panes": {"left": _pane(left, "left", **common), "right": _pane(right, "right", **common)},
         "compare_js": asset_url("static/compare.js"), "css": asset_url("static/parkmap.css"),
         "text": TEXT[lang],
@@ -267,7 +267,7 @@ def fmt(value, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def _table(result: dict, lang: str) -> dict:
+def figure_table(result: dict, lang: str) -> dict:
     """Rows for the page: summary (left | right | definition), per-unit tables, overlap."""
     summary = []
     lf, rf = result["left"]["figures"], result["right"]["figures"]
