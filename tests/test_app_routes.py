@@ -50,6 +50,12 @@ def _fc(built: Path, layer_id: str) -> dict:
     return json.loads((built / f"{layer_id}.geojson").read_text(encoding="utf-8"))
 
 
+def _drawn_layers(html: str) -> list[str]:
+    """Layer ids the composed script adds to the map on load."""
+    names = re.findall(r'var (plan_layer_\d+) = Parkmap\.layer\(map_\d+,\s*\{"id":"(\w+)"', html)
+    return [layer_id for var, layer_id in names if f"{var}.addTo(" in html]
+
+
 def _asset_refs(html: str) -> list[str]:
     return re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
 
@@ -79,6 +85,7 @@ def test_named_map_pages_render_with_own_assets_only(client, named, kind):
     assert "cdn" not in html.lower() and "jquery" not in html.lower()
     for layer_id in named.layers:
         assert f'"url":"/api/layers/{layer_id}.geojson"' in html
+    assert _drawn_layers(html) == list(named.layers)
     assert "L.tileLayer" not in html  # basemap=none is the default: our own vector base
     assert named.title_zh in html
 
@@ -101,7 +108,9 @@ def test_query_parameters_shape_the_map(client):
     html = client.get("/map/changning?layers=parks,line2&lang=en&view=31.2,121.4,15"
                       ).get_data(as_text=True)
     assert '"url":"/api/layers/line2.geojson"' in html and '"url":"/api/layers/parks.geojson"' in html
-    assert "/api/layers/context.geojson" not in html
+    drawn = _drawn_layers(html)
+    assert drawn == ["line2", "parks"]
+    assert "/api/layers/context.geojson" in html  # the map's other layers: offered, not drawn
     assert html.index("line2.geojson") < html.index("parks.geojson")  # registry drawing order
     assert "center: [31.2, 121.4]" in html and '"zoom": 15' in html
     spec = {s.id: s for s in all_layers()}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from threading import Lock
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from shapely.geometry import shape
 
 from geo.datum import convert_frame
 from geo.geojson_io import dumps, to_feature_collection
@@ -85,14 +87,20 @@ def _shifted(store, layer_id: str, datum: str) -> str:
         return cache[key]
 
 
+def parks(store) -> list[tuple[dict, object]]:
+    """Every park feature as built: (properties, shapely geometry or None when unlocated)."""
+    doc = json.loads(store.geojson_text("parks"))
+    return [(f.get("properties") or {}, shape(f["geometry"]) if f.get("geometry") else None)
+            for f in doc["features"]]
+
+
 @bp.get("/parks.csv")
 def parks_csv():
     """Every park, unlocated ones included (empty lon/lat); themes joined with '; '."""
-    gdf = _store().frame("parks")
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=PARK_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for props, geom in zip(gdf.drop(columns=gdf.geometry.name).to_dict("records"), gdf.geometry):
+    for props, geom in parks(_store()):
         row = {k: _cell(props.get(k)) for k in PARK_COLUMNS}
         if geom is not None and not geom.is_empty:
             pt = geom if geom.geom_type == "Point" else geom.representative_point()
@@ -103,10 +111,8 @@ def parks_csv():
 
 
 def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None:
         return ""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return "; ".join(str(v) for v in value)
-    if hasattr(value, "tolist"):
-        return _cell(value.tolist())
     return str(value)

@@ -17,6 +17,7 @@ compare page and the static export.
   site-absolute ("/vendor/leaflet/leaflet.js"); the export can return relative paths.
 - ``url_state``: keep ``view`` and ``layers`` in the page URL as the reader pans and toggles.
 - ``compact``: small-iframe chrome (layer control and legend start collapsed).
+- ``hidden``: more layer ids offered in the layer control but not drawn until ticked.
 
 No element loads anything from a third-party host: Folium's CDN links are replaced by our
 own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
@@ -129,13 +130,15 @@ UI_TEXT = {
            "source": "出处", "basis": "定位依据", "confidence": "位置可信度", "year": "年份",
            "named_in": "提及于", "zoom": "缩放至此", "search": "搜索园区（中文或英文名）",
            "no_results": "无匹配", "unlocated": "未定位", "legend": "图例",
-           "fullscreen": "全屏", "exit_fullscreen": "退出全屏", "layers": "图层"},
+           "fullscreen": "全屏", "exit_fullscreen": "退出全屏", "layers": "图层",
+           "also_here": "同一位置还有"},
     "en": {"role": "Role", "zone": "Zone", "district": "District", "themes": "Themes",
            "passage": "Plan passage", "source": "Source", "basis": "Located from",
            "confidence": "Location confidence", "year": "Year", "named_in": "Named in",
            "zoom": "Zoom here", "search": "Search parks (Chinese or English name)",
            "no_results": "No match", "unlocated": "unlocated", "legend": "Legend",
-           "fullscreen": "Full screen", "exit_fullscreen": "Exit full screen", "layers": "Layers"},
+           "fullscreen": "Full screen", "exit_fullscreen": "Exit full screen", "layers": "Layers",
+           "also_here": "Also at this point"},
 }
 
 
@@ -250,7 +253,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
             view: tuple[float, float, int] | None = None, controls: Iterable[str] = CONTROLS,
             data: str = "url", store=None, asset_url: Callable[[str], str] = default_asset_url,
             data_url: Callable[[str, str], str] = default_data_url, tianditu_key: str = "",
-            url_state: bool = False, compact: bool = False,
+            url_state: bool = False, compact: bool = False, hidden: Iterable[str] = (),
             title: str | None = None) -> folium.Map:
     check_choice("lang", lang, LANGS)
     check_choice("basemap", basemap, basemaps_available(tianditu_key))
@@ -260,7 +263,8 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         raise ValueError("data='inline' needs a LayerStore")
     base = BASEMAPS[basemap]
     lat, lon, zoom = view or DEFAULT_VIEW
-    specs = [get_layer(i) for i in ordered_layers(layer_ids)]
+    shown = set(ordered_layers(layer_ids))
+    specs = [get_layer(i) for i in ordered_layers([*shown, *hidden])]
 
     m = _OwnAssetsMap(location=(lat, lon), zoom_start=zoom, tiles=None, max_zoom=base.max_zoom,
                       zoom_control=True, asset_url=asset_url)
@@ -280,7 +284,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                 text = dumps(to_feature_collection(gdf))
             source = '{"data":' + _js_json(text) + "}"
         js_spec = _layer_spec(spec, lang)
-        PlanLayer(js_spec, source, name=js_spec["title"]).add_to(m)
+        PlanLayer(js_spec, source, name=js_spec["title"], show=spec.id in shown).add_to(m)
 
     if "layers" in controls:
         folium.LayerControl(collapsed=compact).add_to(m)

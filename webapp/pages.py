@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import escape
 
 from layers.store import store_for
+from webapp import api
 from webapp import compose as c
 from webapp.maps import MAPS, get_map
 
@@ -79,7 +80,9 @@ def _render(named, opts: dict, embed: bool) -> str:
     lang = opts["lang"]
     title = named.title_zh if lang == "zh" else named.title_en
     layer_ids = opts.pop("layer_ids")
-    m = c.compose(layer_ids, **opts, store=_store(), url_state=True, compact=embed, title=title,
+    hidden = [i for i in named.layers if i not in layer_ids]
+    m = c.compose(layer_ids, **opts, hidden=hidden, store=_store(), url_state=True, compact=embed,
+                  title=title,
                   tianditu_key=current_app.config["TIANDITU_KEY"])
     context = {"named": named, "lang": lang, "title": title, "parts": c.render_parts(m),
                "basemap": opts["basemap"],
@@ -109,9 +112,8 @@ def _snippet(named, layer_ids: list[str], opts: dict, title: str) -> str:
 
 def _parks(lang: str) -> list[dict]:
     """Every park (located or not) as panel rows, sorted by name in the page language."""
-    gdf = _store().frame("parks")
     rows = []
-    for props, geom in zip(gdf.drop(columns=gdf.geometry.name).to_dict("records"), gdf.geometry):
+    for props, geom in api.parks(_store()):
         zh, en = props.get("name_zh") or "", props.get("name_en") or ""
         themes = props.get("themes")
         rows.append({

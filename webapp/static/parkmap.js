@@ -14,7 +14,11 @@
   var configure;
   var configured = new Promise(function (resolve) { configure = resolve; });  // by Parkmap.ui
   var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], config: null, map: null,
-                            ready: null};
+                            ready: null, atPoint: {}};
+
+  function pointKey(f) {
+    return f.geometry && f.geometry.type === "Point" ? f.geometry.coordinates.join(",") : null;
+  }
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -102,6 +106,20 @@
     row("basis", p.basis);
     row("confidence", p.confidence && label("confidence", p.confidence));
     d.appendChild(dl);
+    var others = (P.atPoint[pointKey(f)] || []).filter(function (id) { return id !== p.id; });
+    if (others.length) {  // approximate places can share one point: list the others here
+      d.appendChild(el("div", "pm-also", t.also_here));
+      var ul = el("ul", "pm-also-list");
+      others.forEach(function (id) {
+        var b = el("button", null, names(P.features[id].feature.properties)[0]);
+        b.type = "button";
+        b.addEventListener("click", function () { P.features[id].layer.openPopup(); });
+        var li = el("li");
+        li.appendChild(b);
+        ul.appendChild(li);
+      });
+      d.appendChild(ul);
+    }
     if (P.features[p.id] && P.features[p.id].layer) {
       var b = el("button", "pm-zoom", t.zoom);
       b.type = "button";
@@ -116,6 +134,8 @@
     lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
     lyr.bindPopup(function () { return popup(f); }, {maxWidth: 340});
     P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec};
+    var key = pointKey(f);
+    if (key) (P.atPoint[key] = P.atPoint[key] || []).push(f.properties.id);
   }
 
   function addData(group, spec, doc) {
@@ -133,8 +153,11 @@
     if (!map.getPane(pane)) map.createPane(pane).style.zIndex = String(400 + P.order.length);
     var group = L.geoJSON(null, {
       pane: pane,
-      style: function (f) { return leafletStyle(spec, f); },
-      pointToLayer: function (f, latlng) { return L.circleMarker(latlng, pointStyle(spec, f)); },
+      // L.geoJSON re-applies `style` to every layer it makes, markers included.
+      style: function (f) { return pointKey(f) ? pointStyle(spec, f) : leafletStyle(spec, f); },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, L.extend(pointStyle(spec, f), {pane: pane}));
+      },
       onEachFeature: function (f, lyr) { bind(spec, f, lyr); }
     });
     group.parkmapId = spec.id;
@@ -323,15 +346,15 @@
     return params;
   };
 
-  /* The iframe snippet for the current state, into <textarea id="pm-embed-snippet">. */
+  /* Keep the iframe snippet (<textarea id="pm-embed-snippet">) pointing at the current view:
+     only its iframe src changes, whatever else the snippet holds. */
   function updateSnippet(params) {
     var box = document.getElementById("pm-embed-snippet");
     if (!box) return;
     var keep = new URLSearchParams();
     ["layers", "view", "basemap", "lang"].forEach(function (k) { if (params.get(k)) keep.set(k, params.get(k)); });
-    var src = box.getAttribute("data-embed-base") + "?" + keep.toString();
-    box.value = '<iframe src="' + attr(src) + '" title="' + attr(box.getAttribute("data-title")) +
-      '" width="100%" height="480" style="border:0" loading="lazy" allowfullscreen></iframe>';
+    var src = attr(box.getAttribute("data-embed-base") + "?" + keep.toString());
+    box.value = box.value.replace(/(<iframe src=")[^"]*(")/, function (m, a, b) { return a + src + b; });
   }
 
   P.ui = function (map, config) {
