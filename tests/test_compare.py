@@ -120,6 +120,7 @@ def test_then_and_now(client):
                 p = f["properties"]
                 assert p["named_in"] and all(SEED_YEARS[d] <= until for d in p["named_in"])
                 assert p["year"] == min(SEED_YEARS[d] for d in p["named_in"])
+                assert isinstance(p["year"], int)
             ids = {f["properties"]["id"] for f in doc["features"]}
             if lid == "parks":
                 assert (ADDED_2024 <= ids) == (until == 2024)
@@ -387,3 +388,18 @@ def test_cli_drafts_and_errors(built, client, instance, capsys):
     assert err.startswith("parkmap compare: error: unknown layout 'atlantis'") and "Traceback" not in err
     assert main(["compare", "changning_zones", "jingan_layout", "--layers", str(built.parent / "none")]) == 2
     assert "not built" in capsys.readouterr().err
+
+
+def test_render_compare_inline_for_the_static_export(app, built):
+    from webapp.compare import render_compare
+
+    with app.app_context():  # no request: the export renders outside any HTTP request
+        html = render_compare("changning_2021", "changning_2024", store=LayerStore(built),
+                              lang="en", data="inline", asset_url=lambda p: f"../assets/{p}",
+                              links=False)
+    assert "/api/" not in html and 'id="pmc-upload"' not in html
+    assert "../assets/static/compare.js" in html and "../assets/vendor/leaflet/leaflet.js" in html
+    silicon = "&#34;id&#34;:&#34;park-shanghai-silicon-alley&#34;"  # JSON in a srcdoc attribute
+    assert silicon in html.split('id="pmc-frame-right"')[1]  # the 2024 reply adds it
+    assert silicon not in html.split('id="pmc-frame-right"')[0]
+    assert 'data-figure="near_line2_800m"' in html

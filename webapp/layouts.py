@@ -152,10 +152,12 @@ def _tag_years(gdf: gpd.GeoDataFrame, until: int) -> gpd.GeoDataFrame:
     if not len(gdf):
         return gdf
     docs = [[d for d in _named_in(r) if SEED_YEARS.get(d, 9999) <= until] for _, r in gdf.iterrows()]
-    out = gdf.copy()
+    keep = [bool(ds) for ds in docs]
+    out = gdf[keep].copy()
+    docs = [ds for ds in docs if ds]
     out["named_in"] = docs
-    out["year"] = [min(SEED_YEARS[d] for d in ds) if ds else None for ds in docs]
-    return out[[bool(ds) for ds in docs]].reset_index(drop=True)
+    out["year"] = pd.array([min(SEED_YEARS[d] for d in ds) for ds in docs], dtype="Int64")
+    return out.reset_index(drop=True)
 
 
 def _units(gdf: gpd.GeoDataFrame, kinds: tuple[str, ...]) -> gpd.GeoDataFrame:
