@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.crs import METRIC_CRS
+from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers
 from layers.sources import LAYERS_DIR, SOURCES_DIR, BuildContext, SourceError
 from layers.spec import CONFIDENCES, DRAWN_PROPERTIES, REQUIRED_PROPERTIES
@@ -80,17 +81,31 @@ def _inside_district(spec, gdf, districts) -> list[str]:
     return problems
 
 
+def _fresh_build_problems(ctx: BuildContext, store: LayerStore) -> list[str]:
+    """Build every layer from the sources (catches a missing or malformed source) and compare
+    it with the built file (catches data/layers left stale after a source changed)."""
+    problems = []
+    for spec in all_layers():
+        try:
+            fresh = ctx.layer(spec.id)
+        except SourceError as exc:
+            problems.append(f"{spec.id}: cannot be built from its sources: {exc}")
+            continue
+        try:
+            on_disk = store.geojson_text(spec.id)
+        except SourceError:
+            continue  # reported when the built layers are read
+        if dumps(to_feature_collection(fresh, name=spec.id)) != on_disk.strip():
+            problems.append(f"{spec.id}: built file differs from a fresh build of the sources "
+                            f"(run `parkmap build`)")
+    return problems
+
+
 def check(layers_dir: str | Path = LAYERS_DIR, sources_dir: str | Path = SOURCES_DIR) -> list[str]:
     sources_dir, layers_dir = Path(sources_dir), Path(layers_dir)
     problems = _listed_sources(sources_dir)
-    ctx = BuildContext(sources_dir)
-    for spec in all_layers():
-        for name in spec.sources:
-            try:
-                ctx.path(name)
-            except SourceError as exc:
-                problems.append(str(exc))
     store = LayerStore(layers_dir)
+    problems += _fresh_build_problems(BuildContext(sources_dir), store)
     built = {}
     for spec in all_layers():
         try:

@@ -5,6 +5,7 @@ build must refuse broken sources with one clear line and exit 2, writing nothing
 """
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -185,3 +186,25 @@ def test_build_with_damaged_geojson_sources(data, capsys, name, damage, fragment
     rc, err = _build(data, capsys)
     _assert_one_line_error(rc, err, name, fragment)
     assert not (data / "out").exists()
+
+
+def test_check_reports_built_layers_left_stale_by_a_source_edit(data, capsys):
+    path = data / "sources" / "places.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[0]["name_en"] += " (renamed)"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    rc, out = _check(data, capsys)
+    assert rc == 1
+    assert "parks: built file differs from a fresh build of the sources (run `parkmap build`)" in out
+
+
+def test_check_reports_a_malformed_source(data, capsys):
+    (data / "sources" / "line2_route.geojson").write_text("{not json", encoding="utf-8")
+    rc, out = _check(data, capsys)
+    assert rc == 1
+    assert "line2: cannot be built from its sources:" in out and "not valid JSON" in out
+    assert "Traceback" not in out
