@@ -403,3 +403,20 @@ def test_render_compare_inline_for_the_static_export(app, built):
     assert silicon in html.split('id="pmc-frame-right"')[1]  # the 2024 reply adds it
     assert silicon not in html.split('id="pmc-frame-right"')[0]
     assert 'data-figure="near_line2_800m"' in html
+
+
+def test_draft_outside_both_districts(client):
+    """A draft in Pudong: measured, but it has no district share and no district parks."""
+    square = {"type": "Polygon", "coordinates": [[[121.55, 31.22], [121.57, 31.22], [121.57, 31.24],
+                                                  [121.55, 31.24], [121.55, 31.22]]]}
+    r = client.post("/api/layouts?name=pudong", data=geojson(square), content_type="application/geo+json")
+    assert r.status_code == 201
+    lid = r.get_json()["id"]
+    result = compare(client, "changning_zones", lid, lang="en")
+    f = result["right"]["figures"]
+    assert result["right"]["layout"]["district"] is None
+    assert "in no district" in result["right"]["layout"]["description_en"]
+    assert 4.0 < f["units"][0]["area_km2"] < 4.5 and f["units"][0]["share_of_district"] is None
+    assert f["line2_length_km"] is None and f["parks_located"] == 0
+    assert f["near_line2_500m"] is None and result["overlap"]["overlap_km2"] == 0.0
+    assert client.get(f"/compare?left={lid}&right=jingan_layout").status_code == 200

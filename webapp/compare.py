@@ -391,7 +391,8 @@ def api_upload():
         data, filename = upload.read(limits.max_bytes + 1), upload.filename or None
         fields = request.form
     else:
-        data, filename, fields = request.get_data(cache=False), request.args.get("filename"), request.args
+        data = request.stream.read(limits.max_bytes + 1)  # never more, even if chunked
+        filename, fields = request.args.get("filename"), request.args
     datum = fields.get("datum") or request.args.get("datum")
     gdf, facts = read_draft(data, filename=filename, datum=datum, limits=limits)
     meta = _drafts().save(gdf, facts, name=fields.get("name"), filename=filename)

@@ -205,12 +205,14 @@ def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
         note_en, note_zh = ("parks counted: the plan's parks in the district (the draft has no points)",
                             "计数园区：区内规划园区（草图不含点）")
     where_zh, where_en = _district_names(district)
+    datum_zh = meta["datum"] if meta["datum"] == "WGS84" else f"{meta['datum']} → WGS84"
+    datum_en = meta["datum"] if meta["datum"] == "WGS84" else f"{meta['datum']} -> WGS84"
     layers = ("context", "districts", "line2") + (() if len(points) else ("parks",))
     return Layout(
         DRAFT_PREFIX + draft_id, f"草图：{meta['name']}", f"Draft: {meta['name']}",
-        f"规划师上传的草图（{meta['datum']} → WGS84，{meta['features']} 个要素，{where_zh}）；{note_zh}。",
-        f"A planner's uploaded draft ({meta['datum']} -> WGS84, {meta['features']} features, "
-        f"{where_en}); {note_en}.",
+        f"规划师上传的草图（{datum_zh}，{meta['features']} 个要素，{where_zh}）；{note_zh}。",
+        f"A planner's uploaded draft ({datum_en}, {meta['features']} feature(s), {where_en}); "
+        f"{note_en}.",
         district, layers, _draft_view(gdf), _units(gdf, ()).reset_index(drop=True), parks,
         {"parks": parks} if not len(points) else {}, draft=gdf, draft_meta=meta)
 
