@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -297,6 +298,22 @@ def test_every_response_has_nosniff_etag_and_cache_control(client, url):
         assert r.headers.get("ETag") and "max-age=" in r.headers["Cache-Control"]
     with client.get(url, headers={"If-None-Match": r.headers["ETag"]}) as again:
         assert again.status_code == 304 and again.data == b""
+
+
+@pytest.mark.parametrize("url", ["/map/overview", "/api/layers/context.geojson", "/api/parks.csv",
+                                 "/vendor/leaflet/leaflet.js", "/static/parkmap.css"])
+def test_gzip_when_the_client_takes_it(client, url):
+    with client.get(url) as plain:
+        body, tag = plain.data, plain.headers["ETag"]
+        assert "Content-Encoding" not in plain.headers
+    with client.get(url, headers={"Accept-Encoding": "gzip, deflate"}) as r:
+        assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in r.headers["Vary"]
+        assert gzip.decompress(r.data) == body and len(r.data) < len(body) / 2
+        assert r.headers["ETag"] != tag
+    with client.get(url, headers={"Accept-Encoding": "gzip",
+                                  "If-None-Match": r.headers["ETag"]}) as again:
+        assert again.status_code == 304
 
 
 def test_errors_are_not_cached(client):
