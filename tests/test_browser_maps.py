@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from geo.datum import wgs84_to_gcj02
 from layers.build import build_all
 from layers.registry import get_layer
+from layers.themes import THEMES
 from webapp import create_app
 from webapp.maps import MAPS
 
@@ -161,6 +162,8 @@ def test_clicking_a_park_opens_popup_with_name_and_plan_citation(visit, built):
     assert p["name_zh"] in text and p["name_en"] in text  # bilingual
     assert p["source"] in text and p["passage"][:20] in text  # seed + section, and the passage
     assert p["role"] in text
+    for theme in p["themes"]:
+        assert THEMES[theme][0] in text  # theme ids shown by their labels
     assert v.errors == []
 
 

@@ -39,6 +39,7 @@ from geo.datum import convert_frame
 from geo.errors import ParkmapError
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
+from layers.themes import theme_labels
 
 LANGS = ("zh", "en")
 CONTROLS = ("layers", "legend", "search", "fullscreen", "scale")
@@ -284,7 +285,8 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                 text = dumps(to_feature_collection(gdf))
             source = '{"data":' + _js_json(text) + "}"
         js_spec = _layer_spec(spec, lang)
-        PlanLayer(js_spec, source, name=js_spec["title"], show=spec.id in shown).add_to(m)
+        # Leaflet's layer control inserts names as HTML: give it escaped text.
+        PlanLayer(js_spec, source, name=str(escape(js_spec["title"])), show=spec.id in shown).add_to(m)
 
     if "layers" in controls:
         folium.LayerControl(collapsed=compact).add_to(m)
@@ -294,7 +296,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         "legend": _legend(specs, lang),
         "confidence": {k: {**v, "label": v[f"label_{lang}"]} for k, v in CONFIDENCE_LOOK.items()},
         "names": {"district": names_in(DISTRICT_NAMES, lang), "zone": names_in(ZONE_NAMES, lang),
-                  "confidence": names_in(CONFIDENCE_NAMES, lang)},
+                  "confidence": names_in(CONFIDENCE_NAMES, lang), "theme": theme_labels(lang)},
         "text": UI_TEXT[lang],
         "urlState": url_state,
         "compact": compact,

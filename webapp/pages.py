@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import escape
 
 from layers.store import store_for
+from layers.themes import theme_labels
 from webapp import api
 from webapp import compose as c
 from webapp.maps import MAPS, get_map
@@ -130,10 +131,11 @@ def _parks(lang: str) -> list[dict]:
 def _filters(parks: list[dict], lang: str) -> dict[str, list[tuple[str, str]]]:
     districts = c.names_in(c.DISTRICT_NAMES, lang)
     zones = c.names_in(c.ZONE_NAMES, lang)
+    themes = theme_labels(lang)
     return {
         "district": [(d, districts.get(d, d)) for d in sorted({p["district"] for p in parks} - {""})],
         "zone": [(z, zones.get(z, z)) for z in sorted({p["zone"] for p in parks} - {""})],
-        "theme": [(t, t) for t in sorted({t for p in parks for t in p["themes"]})],
+        "theme": [(t, themes.get(t, t)) for t in sorted({t for p in parks for t in p["themes"]})],
     }
 
 

@@ -91,7 +91,7 @@
     row("role", p.role);
     row("zone", p.zone && label("zone", p.zone));
     row("district", p.district && label("district", p.district));
-    row("themes", listText(p.themes));
+    row("themes", listText(Array.isArray(p.themes) ? p.themes.map(function (x) { return label("theme", x); }) : p.themes));
     if (p.passage) {
       dl.appendChild(el("dt", null, t.passage));
       var dd = el("dd", "pm-passage");
