@@ -38,7 +38,7 @@ LANGS = ("zh", "en")
 DEFAULT_WIDTH_MM, DEFAULT_HEIGHT_MM, DEFAULT_DPI = 297.0, 210.0, 300
 SIZE_RANGE_MM = (40.0, 1189.0)  # up to the long side of A0
 DPI_RANGE = (50, 600)
-MAX_PIXELS = 60_000_000  # A0-ish at 200 dpi; bounds memory and time per request
+MAX_PIXELS = 40_000_000  # A2 at 300 dpi or A4 at 600 fit; bounds memory and time per request
 PAD = 0.04  # fraction of the data extent added around it
 
 
