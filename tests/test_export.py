@@ -183,3 +183,13 @@ def test_export_works_from_disk_with_the_network_blocked(site, browser):
             assert drawn > 20, url
     context.close()
     assert blocked == [] and errors == []
+
+
+def test_embed_fallback_is_the_described_figure_linking_to_the_map():
+    from webapp.describe import embed_fallback
+
+    html = embed_fallback(full_url="/map/jingan?lang=en", image_url="/figure/jingan.png?a=1&b=2",
+                          title="Jing'an", description='Map "x" <y>', lang="en")
+    assert '<img src="/figure/jingan.png?a=1&amp;b=2" alt="Map &#34;x&#34; &lt;y&gt;"' in html
+    assert html.count('href="/map/jingan?lang=en" target="_top"') == 2
+    assert "<script" not in html

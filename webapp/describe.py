@@ -166,3 +166,15 @@ def embed_snippet(*, src: str, title: str, description: str, full_url: str, lang
     if resize_script_url:
         html += f'\n<script src="{escape(resize_script_url)}" async></script>'
     return html
+
+
+def embed_fallback(*, full_url: str, image_url: str, title: str, description: str,
+                   lang: str) -> str:
+    """What an embed page shows with scripts blocked (inside <noscript>): the static figure,
+    described, linking to the full map (``target=_top`` leaves the iframe)."""
+    from markupsafe import escape
+
+    link = "打开完整地图" if lang == "zh" else "Open the full map"
+    return (f'<a href="{escape(full_url)}" target="_top"><img src="{escape(image_url)}" '
+            f'alt="{escape(description)}" style="display:block;width:100%;height:auto"></a>\n'
+            f'<p><a href="{escape(full_url)}" target="_top">{escape(title)}</a> · {link}</p>')
