@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_module
 import gzip
 import io
 import json
@@ -101,8 +102,10 @@ def test_map_page_has_parks_panel_with_unlocated_marked_and_snippet(client, buil
     for f in unlocated:
         assert re.search(rf'data-id="{re.escape(f["properties"]["id"])}" disabled', panel)
     snippet = re.search(r'<textarea id="pm-embed-snippet"[^>]*>([^<]*)</textarea>', html).group(1)
-    assert snippet.startswith("&lt;iframe src=&#34;http://localhost/embed/overview?layers=")
-    assert "title=&#34;" in snippet  # a title for screen readers
+    pasted = html_module.unescape(snippet)
+    assert '<iframe src="http://localhost/embed/overview?layers=context%2C' in pasted
+    assert f'title="{MAPS[2].title_zh}"' in pasted and 'aria-describedby="parkmap-desc-overview"' in pasted
+    assert '<a href="http://localhost/map/overview?layers=' in pasted
 
 
 def test_query_parameters_shape_the_map(client):

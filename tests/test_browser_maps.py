@@ -250,7 +250,8 @@ def test_view_and_layers_are_kept_in_the_url(visit):
     assert q["view"] == ["31.20000,121.40000,15"]
     assert q["layers"] == ["districts,changning_zones,line2,parks"]
     snippet = page.locator("#pm-embed-snippet").input_value()
-    assert "view=31.20000%2C121.40000%2C15" in snippet and 'title="' in snippet
+    assert snippet.count("view=31.20000%2C121.40000%2C15") == 2  # the iframe and the full-map link
+    assert 'title="' in snippet and "layers=districts%2Cchangning_zones%2Cline2%2Cparks" in snippet
     again = visit()
     p2 = again.open(urlsplit(page.url).path + "?" + urlsplit(page.url).query)
     assert p2.evaluate("[Parkmap.map.getCenter().lat, Parkmap.map.getZoom()]") == [31.2, 15]

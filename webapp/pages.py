@@ -6,12 +6,13 @@ from threading import Lock
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, render_template, request, url_for
-from markupsafe import escape
 
 from layers.store import store_for
 from layers.themes import theme_labels
 from webapp import api
 from webapp import compose as c
+from webapp.describe import describe, district_names, embed_snippet
+from webapp.figure import items_for
 from webapp.maps import MAPS, get_map
 
 bp = Blueprint("pages", __name__)
@@ -97,18 +98,25 @@ def _render(named, opts: dict, embed: bool) -> str:
         return render_template("embed.html", **context)
     parks = _parks(lang)
     context.update(parks=parks, embed_base=url_for("pages.embed", map_id=named.id, _external=True),
+                   full_base=url_for("pages.full_map", map_id=named.id, _external=True),
                    filters=_filters(parks, lang), snippet=_snippet(named, layer_ids, opts, title))
     return render_template("map.html", **context)
 
 
 def _snippet(named, layer_ids: list[str], opts: dict, title: str) -> str:
-    """The iframe for the page's initial state (parkmap.js keeps it in step with the view)."""
+    """The paste-ready embed for the page's initial view and layers (iframe with title and
+    description, link to the full map); parkmap.js keeps its URLs in step with the view."""
     lat, lon, zoom = opts["view"]
-    query = urlencode({"layers": ",".join(layer_ids), "view": f"{lat:.5f},{lon:.5f},{zoom}",
-                       "basemap": opts["basemap"], "lang": opts["lang"]})
-    src = url_for("pages.embed", map_id=named.id, _external=True) + "?" + query
-    return (f'<iframe src="{escape(src)}" title="{escape(title)}" width="100%" height="480" '
-            f'style="border:0" loading="lazy" allowfullscreen></iframe>')
+    query = "?" + urlencode({"layers": ",".join(layer_ids), "view": f"{lat:.5f},{lon:.5f},{zoom}",
+                             "basemap": opts["basemap"], "lang": opts["lang"]})
+    store = _store()
+    description = describe(title, items_for(layer_ids, store), opts["lang"],
+                           district_names(store, opts["lang"]))
+    return embed_snippet(
+        src=url_for("pages.embed", map_id=named.id, _external=True) + query, title=title,
+        description=description, lang=opts["lang"], slug=named.id,
+        full_url=url_for("pages.full_map", map_id=named.id, _external=True) + query,
+        resize_script_url=url_for("static", filename="embed-resize.js", _external=True))
 
 
 def _parks(lang: str) -> list[dict]:

@@ -346,15 +346,19 @@
     return params;
   };
 
-  /* Keep the iframe snippet (<textarea id="pm-embed-snippet">) pointing at the current view:
-     only its iframe src changes, whatever else the snippet holds. */
+  /* Keep the embed snippet (<textarea id="pm-embed-snippet">) pointing at the current view:
+     only its iframe src and its link to the full map change, whatever else it holds. */
   function updateSnippet(params) {
     var box = document.getElementById("pm-embed-snippet");
     if (!box) return;
     var keep = new URLSearchParams();
     ["layers", "view", "basemap", "lang"].forEach(function (k) { if (params.get(k)) keep.set(k, params.get(k)); });
-    var src = attr(box.getAttribute("data-embed-base") + "?" + keep.toString());
-    box.value = box.value.replace(/(<iframe src=")[^"]*(")/, function (m, a, b) { return a + src + b; });
+    var query = "?" + keep.toString();
+    var src = attr(box.getAttribute("data-embed-base") + query);
+    var full = attr(box.getAttribute("data-full-base") + query);
+    box.value = box.value
+      .replace(/(<iframe src=")[^"]*(")/, function (m, a, b) { return a + src + b; })
+      .replace(/(<a href=")[^"]*(")/, function (m, a, b) { return a + full + b; });
   }
 
   P.ui = function (map, config) {
