@@ -112,9 +112,6 @@ class Content:
     notes_zh: list[str] = field(default_factory=list)
     notes_en: list[str] = field(default_factory=list)
 
-    def text(self, lang: str, attr: str) -> str:
-        return getattr(self, f"{attr}_{lang}")
-
 
 def _pick(obj, lang: str, attr: str) -> str:
     return getattr(obj, f"{attr}_{lang}")
@@ -388,7 +385,7 @@ def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
                                 "axes.unicode_minus": False}):
         fig = _draw(content, options)
         buf = io.BytesIO()
-        meta = {"Title": content.text(options.lang, "title")}
+        meta = {"Title": _pick(content, options.lang, "title")}
         if options.fmt == "png":
             meta["Software"] = "parkmap"
         fig.savefig(buf, format=options.fmt, dpi=options.dpi, metadata=meta)
@@ -406,10 +403,10 @@ def _draw(content: Content, options: FigureOptions) -> Figure:
     side = min(70.0 * k, 0.3 * W) if landscape else 0.0
     bottom = 0.0 if landscape else min(60.0 * k, 0.3 * H)
 
-    fig.text(_mm(W, margin), 1 - _mm(H, margin), content.text(lang, "title"), ha="left",
+    fig.text(_mm(W, margin), 1 - _mm(H, margin), _pick(content, lang, "title"), ha="left",
              va="top", fontsize=15 * k, fontweight="bold")
     other = "en" if lang == "zh" else "zh"
-    fig.text(_mm(W, margin), 1 - _mm(H, margin + 8.5 * k), content.text(other, "title"),
+    fig.text(_mm(W, margin), 1 - _mm(H, margin + 8.5 * k), _pick(content, other, "title"),
              ha="left", va="top", fontsize=9 * k, color="#444")
 
     map_l, map_b = margin, margin + bottom
