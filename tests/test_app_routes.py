@@ -108,6 +108,17 @@ def test_map_page_has_parks_panel_with_unlocated_marked_and_snippet(client, buil
     assert '<a href="http://localhost/map/overview?layers=' in pasted
 
 
+def test_embed_without_scripts_shows_the_described_figure(client):
+    html = client.get("/embed/jingan?lang=en").get_data(as_text=True)
+    fallback = html[html.index("<noscript>"):html.index("</noscript>")]
+    assert 'src="/figure/jingan.png?lang=en"' in fallback and 'alt="Map: ' in fallback
+    assert 'href="/map/jingan?layers=' in fallback and 'target="_top"' in fallback
+    with client.get("/figure/jingan.png?lang=en") as r:
+        assert r.status_code == 200 and r.mimetype == "image/png"
+    custom = client.get("/embed/jingan?layers=districts,parks").get_data(as_text=True)
+    assert 'src="/figure/layers:districts,parks.png?lang=zh"' in custom
+
+
 def test_query_parameters_shape_the_map(client):
     html = client.get("/map/changning?layers=parks,line2&lang=en&view=31.2,121.4,15"
                       ).get_data(as_text=True)

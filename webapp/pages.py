@@ -11,7 +11,7 @@ from layers.store import store_for
 from layers.themes import theme_labels
 from webapp import api
 from webapp import compose as c
-from webapp.describe import describe, district_names, embed_snippet
+from webapp.describe import describe, district_names, embed_fallback, embed_snippet
 from webapp.figure import items_for
 from webapp.maps import MAPS, get_map
 
@@ -95,6 +95,12 @@ def _render(named, opts: dict, embed: bool) -> str:
                        "layers": ",".join(layer_ids), "basemap": opts["basemap"], "lang": lang,
                        "view": "{:.5f},{:.5f},{}".format(*opts["view"]), **change})}
     if embed:
+        query = _state_query(layer_ids, opts)
+        target = named.id if tuple(layer_ids) == named.layers else "layers:" + ",".join(layer_ids)
+        context["fallback"] = embed_fallback(
+            full_url=url_for("pages.full_map", map_id=named.id) + query, title=title, lang=lang,
+            image_url=url_for("figures.image", target=target, fmt="png", lang=lang),
+            description=_description(title, layer_ids, lang))
         return render_template("embed.html", **context)
     parks = _parks(lang)
     context.update(parks=parks, embed_base=url_for("pages.embed", map_id=named.id, _external=True),
@@ -103,15 +109,23 @@ def _render(named, opts: dict, embed: bool) -> str:
     return render_template("map.html", **context)
 
 
+def _state_query(layer_ids: list[str], opts: dict) -> str:
+    lat, lon, zoom = opts["view"]
+    return "?" + urlencode({"layers": ",".join(layer_ids), "view": f"{lat:.5f},{lon:.5f},{zoom}",
+                            "basemap": opts["basemap"], "lang": opts["lang"]})
+
+
+def _description(title: str, layer_ids: list[str], lang: str) -> str:
+    """The map's content in words (webapp.describe), for screen readers and no-script readers."""
+    store = _store()
+    return describe(title, items_for(layer_ids, store), lang, district_names(store, lang))
+
+
 def _snippet(named, layer_ids: list[str], opts: dict, title: str) -> str:
     """The paste-ready embed for the page's initial view and layers (iframe with title and
     description, link to the full map); parkmap.js keeps its URLs in step with the view."""
-    lat, lon, zoom = opts["view"]
-    query = "?" + urlencode({"layers": ",".join(layer_ids), "view": f"{lat:.5f},{lon:.5f},{zoom}",
-                             "basemap": opts["basemap"], "lang": opts["lang"]})
-    store = _store()
-    description = describe(title, items_for(layer_ids, store), opts["lang"],
-                           district_names(store, opts["lang"]))
+    query = _state_query(layer_ids, opts)
+    description = _description(title, layer_ids, opts["lang"])
     return embed_snippet(
         src=url_for("pages.embed", map_id=named.id, _external=True) + query, title=title,
         description=description, lang=opts["lang"], slug=named.id,
