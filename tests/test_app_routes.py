@@ -73,6 +73,10 @@ def test_index_lists_every_named_map_with_links(client):
             assert f'href="/map/{m.id}?lang={lang}"' in html
             assert f'href="/embed/{m.id}?lang={lang}"' in html
             assert str(escape(m.description_zh if lang == "zh" else m.description_en)) in html
+            thumb = f'src="/figure/{m.id}.png?lang={lang}&amp;width=120&amp;height=80&amp;dpi=96"'
+            assert thumb in html
+    with client.get(f"/figure/{MAPS[0].id}.png?lang=en&width=120&height=80&dpi=96") as r:
+        assert r.status_code == 200 and r.mimetype == "image/png"  # the thumbnail is real
 
 
 @pytest.mark.parametrize("kind", ["map", "embed"])
