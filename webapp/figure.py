@@ -172,48 +172,49 @@ def convergence_deg(x: float, y: float) -> float:
 
 # --- style -> matplotlib ----------------------------------------------------------------
 
-def linestyle(style: Style):
-    """Leaflet dashArray ("6 4", px) as a matplotlib dash tuple in points."""
+def linestyle(style: Style, k: float = 1.0):
+    """Leaflet dashArray ("6 4", px) as a matplotlib dash tuple in points (times ``k``)."""
     if not style.dash_array:
         return "solid"
-    parts = [float(p) * PX_TO_PT for p in style.dash_array.replace(",", " ").split()]
+    parts = [float(p) * PX_TO_PT * k for p in style.dash_array.replace(",", " ").split()]
     if len(parts) % 2:
         parts *= 2  # SVG/Leaflet repeat an odd list to make it even
     return (0, tuple(parts))
 
 
-def legend_handle(style: Style, lang: str):
+def legend_handle(style: Style, lang: str, k: float = 1.0):
+    """``k`` scales line widths, dashes and markers with the figure (1 at A4)."""
     label = _pick(style, lang, "label")
-    lw = style.weight * PX_TO_PT
+    lw = style.weight * PX_TO_PT * k
     if style.shape == "fill":
         face = to_rgba(style.fill_color or style.color, style.fill_opacity)
         return Patch(facecolor=face, edgecolor=to_rgba(style.color, style.opacity),
-                     linewidth=lw, linestyle=linestyle(style), label=label)
+                     linewidth=lw, linestyle=linestyle(style, k), label=label)
     if style.shape == "point":
         return Line2D([], [], linestyle="none", marker="o",
-                      markersize=2 * style.radius * PX_TO_PT,
+                      markersize=2 * style.radius * PX_TO_PT * k,
                       markerfacecolor=to_rgba(style.fill_color or style.color, style.fill_opacity),
                       markeredgecolor=to_rgba(style.color, style.opacity),
                       markeredgewidth=lw, label=label)
     return Line2D([], [], color=to_rgba(style.color, style.opacity), linewidth=lw,
-                  linestyle=linestyle(style), label=label)
+                  linestyle=linestyle(style, k), label=label)
 
 
-def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float) -> None:
+def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float, k: float) -> None:
     edge = to_rgba(style.color, style.opacity)
     face = to_rgba(style.fill_color or style.color, style.fill_opacity)
-    lw = style.weight * PX_TO_PT
+    lw = style.weight * PX_TO_PT * k
     kinds = geoms.geom_type
     polys = geoms[kinds.isin(["Polygon", "MultiPolygon"])]
     lines = geoms[kinds.isin(["LineString", "MultiLineString", "LinearRing"])]
     points = geoms[kinds.isin(["Point", "MultiPoint"])]
     if len(polys):
         polys.plot(ax=ax, facecolor=face, edgecolor=edge, linewidth=lw,
-                   linestyle=linestyle(style), zorder=z)
+                   linestyle=linestyle(style, k), zorder=z)
     if len(lines):
-        lines.plot(ax=ax, color=edge, linewidth=lw, linestyle=linestyle(style), zorder=z + 0.1)
+        lines.plot(ax=ax, color=edge, linewidth=lw, linestyle=linestyle(style, k), zorder=z + 0.1)
     if len(points):
-        points.plot(ax=ax, marker="o", markersize=(2 * style.radius * PX_TO_PT) ** 2,
+        points.plot(ax=ax, marker="o", markersize=(2 * style.radius * PX_TO_PT * k) ** 2,
                     color=face if style.fill_opacity else "none", edgecolor=edge,
                     linewidth=lw, zorder=z + 0.2)
 
@@ -358,7 +359,7 @@ def unlocated_notes(content: Content, lang: str) -> list[str]:
     return [t for _, _, t in notes]
 
 
-def legend_entries(content: Content, lang: str) -> list:
+def legend_entries(content: Content, lang: str, k: float = 1.0) -> list:
     """One handle per (layer, kind) actually drawn, in drawing order."""
     handles, seen = [], set()
     for panel in content.panels:
@@ -370,7 +371,7 @@ def legend_entries(content: Content, lang: str) -> list:
                 key = (it.spec.id, _pick(style, lang, "label"))
                 if key not in seen:
                     seen.add(key)
-                    handles.append(legend_handle(style, lang))
+                    handles.append(legend_handle(style, lang, k))
     return handles
 
 
@@ -393,71 +394,88 @@ def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
 
 
 def _draw(content: Content, options: FigureOptions) -> Figure:
+    """Landscape: maps left, legend and notes in a column on the right. Portrait: legend and
+    notes below the maps, measured first so the maps take exactly the space left."""
     lang = options.lang
     W, H = options.width_mm, options.height_mm
     k = max(0.6, min(2.0, math.sqrt(W * H / (DEFAULT_WIDTH_MM * DEFAULT_HEIGHT_MM))))
     fig = Figure(figsize=options.inches, dpi=options.dpi, facecolor="white")
-    canvas = FigureCanvasAgg(fig)
-    margin, title_band = 8.0, 16.0 * k
+    renderer = FigureCanvasAgg(fig).get_renderer()
+
+    def height_mm(artist) -> float:
+        return artist.get_window_extent(renderer).height / options.dpi * MM_PER_INCH
+
+    margin, title_band, gap = 8.0, 16.0 * k, 6.0
     landscape = W >= H * 1.1
     side = min(70.0 * k, 0.3 * W) if landscape else 0.0
-    bottom = 0.0 if landscape else min(60.0 * k, 0.3 * H)
-
     fig.text(_mm(W, margin), 1 - _mm(H, margin), _pick(content, lang, "title"), ha="left",
              va="top", fontsize=15 * k, fontweight="bold")
     other = "en" if lang == "zh" else "zh"
     fig.text(_mm(W, margin), 1 - _mm(H, margin + 8.5 * k), _pick(content, other, "title"),
              ha="left", va="top", fontsize=9 * k, color="#444")
 
-    map_l, map_b = margin, margin + bottom
-    map_w = W - 2 * margin - (side + margin / 2 if side else 0)
-    map_h = H - 2 * margin - title_band - bottom
-    n = len(content.panels)
-    gap = 6.0
-    pw = (map_w - gap * (n - 1)) / n
-    aspect = pw / (map_h - (6.0 * k if n > 1 else 0))
-    extents = panel_extents(content.panels, aspect)
+    # notes and credits, bottom left of the legend column (landscape) or of the page
+    lx = W - margin - side if landscape else margin
+    wrap_mm = side if landscape else W - 2 * margin
+    chars = max(20, int(wrap_mm / (2.4 * k if lang == "zh" else 1.3 * k)))
+    notes = list(content.notes_zh if lang == "zh" else content.notes_en)
+    notes += unlocated_notes(content, lang)
+    credits = [("数据：" if lang == "zh" else "Data: ") + "; ".join(attributions(content))]
+    footer = fig.text(_mm(W, lx), _mm(H, margin), "\n".join(
+        textwrap.fill(t, chars) for t in notes + credits), ha="left", va="bottom",
+        fontsize=5.5 * k, color="#333", linespacing=1.3)
+    reserve = 5.5 * k * 1.3 / 72 * MM_PER_INCH  # one more line: labels left out (known later)
+    footer_h = height_mm(footer) + reserve
 
-    renderer = canvas.get_renderer()
+    handles = legend_entries(content, lang, k)
+    legend_opts = dict(handles=handles, frameon=False, fontsize=7.5 * k,
+                       title="图例" if lang == "zh" else "Legend", title_fontsize=8.5 * k,
+                       alignment="left", handlelength=2.4, borderaxespad=0)
+    bottom = 0.0
+    if handles and landscape:
+        room = H - 2 * margin - title_band - footer_h - 2
+        for shrink in (1.0, 0.85, 0.7, 0.55):  # a long legend gets smaller, not over the notes
+            legend = fig.legend(loc="upper left", ncol=1, bbox_to_anchor=(
+                _mm(W, lx), _mm(H, H - margin - title_band)),
+                **{**legend_opts, "fontsize": 7.5 * k * shrink,
+                   "title_fontsize": 8.5 * k * shrink})
+            if height_mm(legend) <= room or shrink == 0.55:
+                break
+            legend.remove()
+    elif handles:
+        legend = fig.legend(loc="lower left", ncol=2, bbox_to_anchor=(
+            _mm(W, margin), _mm(H, margin + footer_h + 2)), **legend_opts)
+        bottom = footer_h + 2 + height_mm(legend) + 4
+    elif not landscape:
+        bottom = footer_h + 4
+
+    map_h = H - 2 * margin - title_band - bottom
+    if map_h < 20:
+        raise FigureParamError(f"{W:g}x{H:g} mm leaves no room for the map under its legend; "
+                               "make the figure taller")
+    map_w = W - 2 * margin - (side + margin / 2 if side else 0)
+    n = len(content.panels)
+    pw = (map_w - gap * (n - 1)) / n
+    ph = map_h - (6.0 * k if n > 1 else 0)  # room for panel titles
+    extents = panel_extents(content.panels, pw / ph)
     omitted = 0
     for i, (panel, extent) in enumerate(zip(content.panels, extents)):
-        ph = map_h - (6.0 * k if n > 1 else 0)
-        ax = fig.add_axes((_mm(W, map_l + i * (pw + gap)), _mm(H, map_b), _mm(W, pw), _mm(H, ph)))
+        ax = fig.add_axes((_mm(W, margin + i * (pw + gap)), _mm(H, margin + bottom),
+                           _mm(W, pw), _mm(H, ph)))
         if n > 1:
             ax.set_title(_pick(panel, lang, "title"), fontsize=10 * k, fontweight="bold", pad=3)
-        _draw_panel(ax, panel, extent)
+        _draw_panel(ax, panel, extent, k)
         obstacles = [_scale_bar(ax, extent, 6.5 * k), *_north_arrow(ax, extent, 6.5 * k)]
         omitted += _place_labels(ax, renderer, _label_candidates(panel.items, lang, extent),
                                  6.0 * k, obstacles)
-
-    notes = list(content.notes_zh if lang == "zh" else content.notes_en)
-    notes += unlocated_notes(content, lang)
     if omitted:
         notes.append(f"{omitted} 个标注因空间不足省略" if lang == "zh"
                      else f"{omitted} labels left out for lack of space")
-    attribution = ("数据：" if lang == "zh" else "Data: ") + "; ".join(attributions(content))
-    handles = legend_entries(content, lang)
-    if landscape:
-        lx, ly, wrap_mm = W - margin - side, H - margin - title_band, side
-        anchor = (_mm(W, lx), _mm(H, ly))
-        loc = "upper left"
-    else:
-        lx, ly, wrap_mm = margin, margin + bottom - 4, W - 2 * margin
-        anchor = (_mm(W, lx), _mm(H, ly))
-        loc = "upper left"
-    ncol = 1 if landscape else 2
-    if handles:
-        fig.legend(handles=handles, loc=loc, bbox_to_anchor=anchor, frameon=False,
-                   fontsize=7.5 * k, ncol=ncol, title="图例" if lang == "zh" else "Legend",
-                   title_fontsize=8.5 * k, alignment="left", handlelength=2.4, borderaxespad=0)
-    chars = max(20, int(wrap_mm / (2.4 * k if lang == "zh" else 1.3 * k)))
-    footer = "\n".join(textwrap.fill(s, chars) for s in notes + [attribution])
-    fig.text(_mm(W, lx), _mm(H, margin), footer, ha="left", va="bottom", fontsize=5.5 * k,
-             color="#333", linespacing=1.3)
+        footer.set_text("\n".join(textwrap.fill(t, chars) for t in notes + credits))
     return fig
 
 
-def _draw_panel(ax, panel: Panel, extent) -> None:
+def _draw_panel(ax, panel: Panel, extent, k: float) -> None:
     minx, miny, maxx, maxy = extent
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
@@ -475,7 +493,7 @@ def _draw_panel(ax, panel: Panel, extent) -> None:
         kinds = f["kind"] if "kind" in f.columns else pd.Series([None] * len(f), index=f.index)
         for kind in dict.fromkeys(kinds):
             style = it.spec.style_for(kind)
-            _draw_group(ax, f.geometry[kinds == kind], style, z=1 + layer_no)
+            _draw_group(ax, f.geometry[kinds == kind], style, z=1 + layer_no, k=k)
     ax.set_xlabel("")  # geopandas labels the axes with the CRS units
     ax.set_ylabel("")
 
