@@ -132,7 +132,9 @@
   function bind(spec, f, lyr) {
     var isPoint = f.geometry && f.geometry.type === "Point";
     lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
-    lyr.bindPopup(function () { return popup(f); }, {maxWidth: 340});
+    var height = P.map ? P.map.getSize().y : 600;  // small embeds: scroll inside the popup
+    lyr.bindPopup(function () { return popup(f); },
+                  {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - 110))});
     P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec};
     var key = pointKey(f);
     if (key) (P.atPoint[key] = P.atPoint[key] || []).push(f.properties.id);
@@ -181,8 +183,9 @@
     if (!rec || !rec.layer || !P.map) return false;
     var group = P.layers[rec.spec.id];
     if (!P.map.hasLayer(group)) P.map.addLayer(group);
-    if (rec.layer.getBounds) P.map.fitBounds(rec.layer.getBounds(), {maxZoom: 16});
-    else P.map.setView(rec.layer.getLatLng(), Math.max(P.map.getZoom(), 16));
+    // No animation: the popup's auto-pan then starts from the final view.
+    if (rec.layer.getBounds) P.map.fitBounds(rec.layer.getBounds(), {maxZoom: 16, animate: false});
+    else P.map.setView(rec.layer.getLatLng(), Math.max(P.map.getZoom(), 16), {animate: false});
     rec.layer.openPopup();
     return true;
   };
