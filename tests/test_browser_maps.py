@@ -240,6 +240,31 @@ def test_parks_panel_filters_and_marks_unlocated(visit, built):
     assert visible == sum(1 for p in parks if theme in (p.get("themes") or []))
 
 
+def test_panel_zooms_to_a_park_and_opens_it(visit, built):
+    park = _park_with_passage(built)
+    p = park["properties"]
+    v = visit()
+    page = v.open("/map/overview?lang=en")
+    page.locator(f'#pm-parks button[data-id="{p["id"]}"]').click()
+    page.locator(".leaflet-popup-content h3", has_text=p["name_en"]).wait_for()
+    lon, lat = park["geometry"]["coordinates"]
+    center = page.evaluate("[Parkmap.map.getCenter().lat, Parkmap.map.getCenter().lng]")
+    assert abs(center[0] - lat) < 0.01 and abs(center[1] - lon) < 0.01
+
+
+def test_fullscreen_button_toggles_the_map(visit):
+    v = visit()
+    page = v.open("/embed/jingan")
+    button = page.locator(".pm-fullscreen button")
+    button.click()
+    page.wait_for_function("document.fullscreenElement !== null")
+    assert page.evaluate("document.fullscreenElement === Parkmap.map.getContainer()")
+    assert button.get_attribute("aria-label") == "退出全屏"
+    button.click()
+    page.wait_for_function("document.fullscreenElement === null")
+    assert v.errors == []
+
+
 def test_view_and_layers_are_kept_in_the_url(visit):
     v = visit()
     page = v.open("/map/changning")

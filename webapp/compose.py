@@ -3,7 +3,11 @@ compare page and the static export.
 
     compose(layer_ids, *, lang="zh", basemap="none", view=None, controls=CONTROLS,
             data="url", store=None, asset_url=default_asset_url, data_url=default_data_url,
-            tianditu_key="", url_state=False, title=None) -> folium.Map
+            tianditu_key="", url_state=False, compact=False, hidden=(), title=None) -> folium.Map
+
+``render_parts(map)`` gives its header/html/script for our templates; ``map.get_root().render()``
+a standalone document. ``options_from_query(request.args, ...)`` validates page query strings
+into these arguments (400 naming the allowed values, 404 for unknown layers).
 
 - ``layer_ids``: registry ids, drawn in registry order (bottom-up) whatever order is given.
 - ``lang``: "zh" | "en" -- layer names, legend, popup labels.
