@@ -79,13 +79,13 @@ def _page(map_id: str, embed: bool):
 
 
 def _render(named, opts: dict, embed: bool) -> str:
+    opts = dict(opts)
+    layer_ids = opts.pop("layer_ids")
     lang = opts["lang"]
     title = named.title_zh if lang == "zh" else named.title_en
-    layer_ids = opts.pop("layer_ids")
-    hidden = [i for i in named.layers if i not in layer_ids]
+    hidden = [i for i in named.layers if i not in layer_ids]  # offered in the control, unticked
     m = c.compose(layer_ids, **opts, hidden=hidden, store=_store(), url_state=True, compact=embed,
-                  title=title,
-                  tianditu_key=current_app.config["TIANDITU_KEY"])
+                  title=title, tianditu_key=current_app.config["TIANDITU_KEY"])
     context = {"named": named, "lang": lang, "title": title, "parts": c.render_parts(m),
                "basemap": opts["basemap"],
                "basemaps": [(b, c.BASEMAPS[b]) for b in c.basemaps_available(
