@@ -193,6 +193,12 @@ def test_bad_values_are_400_naming_what_is_allowed(client, kind, query, message)
     assert j.status_code == 400 and j.is_json and message in j.get_json()["error"]
 
 
+def test_long_bad_values_are_cut_short_in_messages(client):
+    r = client.get("/map/changning?basemap=" + "x" * 5000, headers={"Accept": "application/json"})
+    assert r.status_code == 400 and "x" * 40 in r.get_json()["error"]
+    assert "x" * 41 not in r.get_json()["error"]
+
+
 def test_bad_embed_controls_are_400(client):
     r = client.get("/embed/changning?controls=legend,minimap", headers={"Accept": "application/json"})
     assert r.status_code == 400

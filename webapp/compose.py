@@ -236,7 +236,7 @@ def check_choice(name: str, value: str, allowed: Iterable[str]):
     """Raise BadParameter (HTTP 400) naming the allowed values unless ``value`` is one."""
     allowed = list(allowed)
     if value not in allowed:
-        raise BadParameter(f"{name}={value!r} is not allowed; use one of: {', '.join(allowed)}")
+        raise BadParameter(f"{name}={value[:40]!r} is not allowed; use one of: {', '.join(allowed)}")
     return value
 
 
@@ -340,10 +340,10 @@ def parse_view(text: str) -> tuple[float, float, int]:
             raise ValueError
         lat, lon, zoom = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
-        raise BadParameter(f"view={text!r} is not allowed; use lat,lon,zoom "
+        raise BadParameter(f"view={text[:40]!r} is not allowed; use lat,lon,zoom "
                            f"(e.g. view=31.23,121.42,13)") from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= zoom <= MAX_ZOOM):
-        raise BadParameter(f"view={text!r} is out of range; lat -90..90, lon -180..180, "
+        raise BadParameter(f"view={text[:40]!r} is out of range; lat -90..90, lon -180..180, "
                            f"zoom 0..{MAX_ZOOM}")
     return lat, lon, zoom
 
