@@ -58,8 +58,9 @@ def app_origin(layers_dir, tmp_path_factory):
     thread.join()
 
 
-def _page(browser, app_origin, console_errors):
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
+def _page(browser, app_origin, console_errors, scripts=True):
+    context = browser.new_context(viewport={"width": 1000, "height": 800},
+                                  java_script_enabled=scripts)
     outside = []
 
     def to_app(route):
@@ -143,3 +144,27 @@ def test_resize_scripts_follow_the_embed_height(browser, tmp_path):
         assert page.evaluate(f"[({height})('a'), ({height})('b')]") == [900, 777]
         context.close()
     assert errors == []
+
+
+def test_report_embeds_fall_back_to_the_figure_without_scripts(browser, app_origin):
+    errors = []
+    with _serve_dir(EXAMPLES) as site:
+        context, page, outside = _page(browser, app_origin, errors, scripts=False)
+        page.goto(site + "/report.html")
+        frames = page.locator("iframe")
+        for i in range(frames.count()):
+            el = frames.nth(i)
+            el.scroll_into_view_if_needed()
+            frame = el.element_handle().content_frame()
+            frame.wait_for_load_state()
+            img = frame.locator("img").first
+            frame.wait_for_function("() => { const i = document.querySelector('img');"
+                                    " return i && i.complete && i.naturalWidth > 0; }",
+                                    timeout=30000)
+            box = img.bounding_box()
+            assert box["y"] < el.bounding_box()["height"] / 2  # in view, not under an empty map
+            assert img.get_attribute("alt").startswith("Map: ")
+            link = frame.locator("a[target=_top]").first.get_attribute("href")
+            assert "/map/" in link
+        context.close()
+    assert outside == [] and errors == []

@@ -175,6 +175,8 @@ def embed_fallback(*, full_url: str, image_url: str, title: str, description: st
     from markupsafe import escape
 
     link = "打开完整地图" if lang == "zh" else "Open the full map"
-    return (f'<a href="{escape(full_url)}" target="_top"><img src="{escape(image_url)}" '
+    # the map's container would stay an empty box above the figure: hide it
+    return ('<style>.folium-map{display:none}</style>\n'
+            f'<a href="{escape(full_url)}" target="_top"><img src="{escape(image_url)}" '
             f'alt="{escape(description)}" style="display:block;width:100%;height:auto"></a>\n'
             f'<p><a href="{escape(full_url)}" target="_top">{escape(title)}</a> · {link}</p>')
