@@ -296,6 +296,7 @@ def test_api_parks_csv(client, built):
         assert row["name_zh"] == p["name_zh"] and row["zone"] == (p["zone"] or "")
         assert row["confidence"] == p["confidence"] and row["source"] == p["source"]
         assert row["themes"] == "; ".join(p.get("themes") or [])
+        assert row["approximate"] == {True: "true", False: "false", None: ""}[p.get("approximate")]
         if f["geometry"] is None:
             assert row["lon"] == row["lat"] == "" and row["confidence"] == "unlocated"
         else:

@@ -113,6 +113,8 @@ def parks_csv():
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list):
         return "; ".join(str(v) for v in value)
     return str(value)
