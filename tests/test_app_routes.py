@@ -75,6 +75,8 @@ def test_index_lists_every_named_map_with_links(client):
             assert str(escape(m.description_zh if lang == "zh" else m.description_en)) in html
             thumb = f'src="/figure/{m.id}.png?lang={lang}&amp;width=120&amp;height=80&amp;dpi=96"'
             assert thumb in html
+    r = client.get("/?lang=fr", headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.get_json()["error"] == "lang='fr' is not allowed; use one of: zh, en"
     with client.get(f"/figure/{MAPS[0].id}.png?lang=en&width=120&height=80&dpi=96") as r:
         assert r.status_code == 200 and r.mimetype == "image/png"  # the thumbnail is real
 
