@@ -164,6 +164,7 @@ def test_clicking_a_park_opens_popup_with_name_and_plan_citation(visit, built):
     assert p["role"] in text
     for theme in p["themes"]:
         assert THEMES[theme][0] in text  # theme ids shown by their labels
+    assert get_layer("parks").attribution in text  # the data source
     assert v.errors == []
 
 

@@ -105,6 +105,8 @@
     row("year", p.year);
     row("basis", p.basis);
     row("confidence", p.confidence && label("confidence", p.confidence));
+    var rec = P.features[p.id];
+    row("data", rec && rec.spec.attribution);
     d.appendChild(dl);
     var others = (P.atPoint[pointKey(f)] || []).filter(function (id) { return id !== p.id; });
     if (others.length) {  // approximate places can share one point: list the others here
@@ -120,7 +122,7 @@
       });
       d.appendChild(ul);
     }
-    if (P.features[p.id] && P.features[p.id].layer) {
+    if (rec && rec.layer) {
       var b = el("button", "pm-zoom", t.zoom);
       b.type = "button";
       b.addEventListener("click", function () { P.focus(p.id); });
