@@ -195,6 +195,8 @@ def test_parks_sharing_a_point_are_all_reachable(visit, built):
     assert sorted(also.all_inner_texts()) == sorted(p["name_zh"] for p in here[1:])
     also.filter(has_text=here[1]["name_zh"]).click()
     page.locator(".leaflet-popup-content h3", has_text=here[1]["name_zh"]).wait_for()
+    page.wait_for_timeout(350)
+    assert page.locator(".leaflet-popup h3").all_inner_texts() == [here[1]["name_zh"]]
 
 
 def test_search_finds_a_park_by_chinese_name_and_zooms_to_it(visit, built):
@@ -207,9 +209,26 @@ def test_search_finds_a_park_by_chinese_name_and_zooms_to_it(visit, built):
     hit.wait_for()
     hit.click()
     page.locator(".leaflet-popup-content .pm-popup h3", has_text=name).wait_for()
+    page.wait_for_timeout(300)
+    assert page.locator(".leaflet-popup").count() == 1  # it stays open
+    assert page.locator(".pm-search-results li").count() == 0  # results cleared out of its way
     lon, lat = park["geometry"]["coordinates"]
     center = page.evaluate("[Parkmap.map.getCenter().lat, Parkmap.map.getCenter().lng, Parkmap.map.getZoom()]")
     assert abs(center[0] - lat) < 0.01 and abs(center[1] - lon) < 0.01 and center[2] >= 15
+
+
+def test_search_result_popup_stays_open_on_every_named_map(visit, built):
+    """A chosen result leaves the DOM during its own click; the map must not take that click
+    for a click on the map (which closes popups)."""
+    parks = [f["properties"] for f in _features(built, "parks") if f["geometry"]]
+    for named in MAPS:
+        v = visit()
+        page = v.open(f"/map/{named.id}")
+        for p in parks[:4]:
+            page.fill(".pm-search input", p["name_zh"])
+            page.locator(".pm-search-results button", has_text=p["name_zh"]).first.click()
+            page.wait_for_timeout(350)  # past the fade-out of the previous popup
+            assert page.locator(".leaflet-popup h3").all_inner_texts() == [p["name_zh"]], named.id
 
 
 def test_search_by_english_name_and_lists_unlocated(visit, built):

@@ -115,7 +115,10 @@
       others.forEach(function (id) {
         var b = el("button", null, names(P.features[id].feature.properties)[0]);
         b.type = "button";
-        b.addEventListener("click", function () { P.features[id].layer.openPopup(); });
+        b.addEventListener("click", function (e) {
+          L.DomEvent.stopPropagation(e);  // the button leaves the DOM: Leaflet would see a map click
+          P.features[id].layer.openPopup();
+        });
         var li = el("li");
         li.appendChild(b);
         ul.appendChild(li);
@@ -125,7 +128,10 @@
     if (rec && rec.layer) {
       var b = el("button", "pm-zoom", t.zoom);
       b.type = "button";
-      b.addEventListener("click", function () { P.focus(p.id); });
+      b.addEventListener("click", function (e) {
+        L.DomEvent.stopPropagation(e);
+        P.focus(p.id);
+      });
       d.appendChild(b);
     }
     return d;
@@ -134,9 +140,11 @@
   function bind(spec, f, lyr) {
     var isPoint = f.geometry && f.geometry.type === "Point";
     lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
-    var height = P.map ? P.map.getSize().y : 600;  // small embeds: scroll inside the popup
+    // Small embeds scroll inside the popup; full pages keep it clear of the open layer control.
+    var height = P.map ? P.map.getSize().y : 600, top = P.config.compact ? 10 : 170;
     lyr.bindPopup(function () { return popup(f); },
-                  {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - 110))});
+                  {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - top - 100)),
+                   autoPanPaddingTopLeft: L.point(50, top)});
     P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec};
     var key = pointKey(f);
     if (key) (P.atPoint[key] = P.atPoint[key] || []).push(f.properties.id);
@@ -288,7 +296,11 @@
           b.disabled = true;
           b.appendChild(el("span", "pm-unlocated", " (" + config.text.unlocated + ")"));
         }
-        b.addEventListener("click", function () { P.focus(rec.feature.properties.id); });
+        b.addEventListener("click", function (e) {
+          L.DomEvent.stopPropagation(e);  // the button leaves the DOM: Leaflet would see a map click
+          list.textContent = "";  // out of the popup's way
+          P.focus(rec.feature.properties.id);
+        });
         li.appendChild(b);
         list.appendChild(li);
       });
@@ -297,7 +309,10 @@
     input.addEventListener("keydown", function (e) {
       if (e.key !== "Enter") return;
       var first = P.search(input.value).filter(function (r) { return r.layer; })[0];
-      if (first) P.focus(first.feature.properties.id);
+      if (first) {
+        list.textContent = "";
+        P.focus(first.feature.properties.id);
+      }
     });
     return box;
   }
