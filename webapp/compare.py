@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -25,7 +24,7 @@ from geo.geojson_io import dumps, to_feature_collection
 from geo.metrics import DEFINITIONS, figure_rows, overlap_figures, overlap_rows
 from layers.store import store_for
 from webapp import compose as c
-from webapp.drafts import (DRAFT_LAYER, LIMIT_DEFAULTS, DraftError, DraftStore,
+from webapp.drafts import (DRAFT_LAYER, DraftError, DraftStore,
                            DraftTooLarge, Limits, read_draft)
 from webapp.errors import error_response, wants_json
 from webapp.layouts import (DEFAULT_LEFT, DEFAULT_RIGHT, DRAFT_PREFIX, LAYOUTS, Layout,
@@ -35,19 +34,6 @@ bp = Blueprint("compare", __name__)
 
 MULTIPART_SLACK = 64 * 1024  # form fields and boundaries around the file in an upload
 CSV_COLUMNS = ("layout", "scope", "figure", "label", "value", "unit", "definition")
-
-
-@bp.record_once
-def _limit_settings(state) -> None:
-    """DRAFT_MAX_* from PARKMAP_* environment variables unless the app config sets them."""
-    for key, default in LIMIT_DEFAULTS.items():
-        if key in state.app.config:
-            continue
-        raw = os.environ.get("PARKMAP_" + key)
-        try:
-            state.app.config[key] = int(raw) if raw is not None else default
-        except ValueError:
-            raise ValueError(f"PARKMAP_{key} must be an integer, got {raw!r}") from None
 
 
 def _store():

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping
 
 from layers.sources import LAYERS_DIR
+from webapp.drafts import LIMIT_DEFAULTS
 
 DEFAULTS: dict[str, object] = {
     "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)
@@ -14,6 +15,7 @@ DEFAULTS: dict[str, object] = {
     "TIANDITU_KEY": "",  # enables basemap=tianditu when set
     "CACHE_MAX_AGE": 300,  # seconds, for pages and GeoJSON (ETag revalidates after)
     "PAGE_CACHE_SIZE": 256,  # composed pages kept in memory per app
+    **LIMIT_DEFAULTS,  # DRAFT_MAX_BYTES / _FEATURES / _VERTICES: upload limits
 }
 
 
