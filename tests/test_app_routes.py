@@ -117,12 +117,13 @@ def test_map_page_has_parks_panel_with_unlocated_marked_and_snippet(client, buil
 def test_embed_without_scripts_shows_the_described_figure(client):
     html = client.get("/embed/jingan?lang=en").get_data(as_text=True)
     fallback = html[html.index("<noscript>"):html.index("</noscript>")]
-    assert 'src="/figure/jingan.png?lang=en"' in fallback and 'alt="Map: ' in fallback
+    size = "&amp;width=180&amp;height=120&amp;dpi=110"  # screen-sized, not the A4 default
+    assert f'src="/figure/jingan.png?lang=en{size}"' in fallback and 'alt="Map: ' in fallback
     assert 'href="/map/jingan?layers=' in fallback and 'target="_top"' in fallback
-    with client.get("/figure/jingan.png?lang=en") as r:
+    with client.get("/figure/jingan.png?lang=en&width=180&height=120&dpi=110") as r:
         assert r.status_code == 200 and r.mimetype == "image/png"
     custom = client.get("/embed/jingan?layers=districts,parks").get_data(as_text=True)
-    assert 'src="/figure/layers:districts,parks.png?lang=zh"' in custom
+    assert f'src="/figure/layers:districts,parks.png?lang=zh{size}"' in custom
 
 
 def test_query_parameters_shape_the_map(client):

@@ -99,7 +99,8 @@ def _render(named, opts: dict, embed: bool) -> str:
         target = named.id if tuple(layer_ids) == named.layers else "layers:" + ",".join(layer_ids)
         context["fallback"] = embed_fallback(
             full_url=url_for("pages.full_map", map_id=named.id) + query, title=title, lang=lang,
-            image_url=url_for("figures.image", target=target, fmt="png", lang=lang),
+            image_url=url_for("figures.image", target=target, fmt="png", lang=lang,
+                              width=180, height=120, dpi=110),  # screen-sized, not A4 300 dpi
             description=_description(title, layer_ids, lang))
         return render_template("embed.html", **context)
     parks = _parks(lang)
