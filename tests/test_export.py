@@ -130,7 +130,7 @@ def test_export_refuses_a_folder_it_did_not_write(tmp_path, layers_dir):
 def test_export_without_built_layers_is_a_clear_error(tmp_path, capsys):
     from webapp.cli import main
 
-    assert main(["export", str(tmp_path / "site"), "--layers-dir", str(tmp_path / "none")]) == 2
+    assert main(["export", str(tmp_path / "site"), "--layers", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip()
     assert "parkmap build" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "site").exists()

@@ -342,10 +342,10 @@ def test_cli_png_and_svg(tmp_path, layers_dir, capsys):
 
     out = tmp_path / "fig" / "overview.png"
     assert main(["png", "overview", str(out), "--width", "100", "--height", "75", "--dpi", "100",
-                 "--layers-dir", str(layers_dir)]) == 0
+                 "--layers", str(layers_dir)]) == 0
     assert _png(out.read_bytes()).shape[:2] == (round(75 / 25.4 * 100), round(100 / 25.4 * 100))
     svg = tmp_path / "jingan.svg"
-    assert main(["svg", "jingan", str(svg), "--lang", "en", "--layers-dir", str(layers_dir)]) == 0
+    assert main(["svg", "jingan", str(svg), "--lang", "en", "--layers", str(layers_dir)]) == 0
     assert svg.read_text().lstrip().startswith("<?xml")
     assert "3508x2480 px" not in capsys.readouterr().err  # svg: no pixel size claimed
 

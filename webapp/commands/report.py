@@ -29,7 +29,7 @@ def register(sub) -> None:
     e.add_argument("--height", type=float, default=figure.DEFAULT_HEIGHT_MM, metavar="MM",
                    help="figure height in mm")
     e.add_argument("--dpi", type=int, default=figure.DEFAULT_DPI, help="figure resolution")
-    e.add_argument("--layers-dir", type=Path, default=LAYERS_DIR, metavar="DIR",
+    e.add_argument("--layers", type=Path, default=LAYERS_DIR, metavar="DIR",
                    help=f"built layers to export (default {LAYERS_DIR})")
     e.set_defaults(func=_export)
 
@@ -42,9 +42,9 @@ def _figure_options(p) -> None:
                    help=f"height in mm (default {figure.DEFAULT_HEIGHT_MM:g})")
     p.add_argument("--dpi", type=int, default=figure.DEFAULT_DPI,
                    help=f"resolution (default {figure.DEFAULT_DPI})")
-    p.add_argument("--layers-dir", type=Path, default=LAYERS_DIR, metavar="DIR",
+    p.add_argument("--layers", type=Path, default=LAYERS_DIR, metavar="DIR",
                    help=f"built layers to draw (default {LAYERS_DIR})")
-    p.add_argument("--instance-dir", type=Path, default=Path(settings.DEFAULTS["INSTANCE_DIR"]),
+    p.add_argument("--instance", type=Path, default=Path(settings.DEFAULTS["INSTANCE_DIR"]),
                    metavar="DIR", help="where the web app keeps uploaded drafts (for draft:<id>)")
 
 
@@ -64,8 +64,8 @@ def _figure(args) -> int:
     started = time.perf_counter()
     from webapp.drafts import DraftStore
 
-    drafts = DraftStore(args.instance_dir / "drafts")
-    content = figure.content_for(args.target, LayerStore(args.layers_dir), drafts=drafts)
+    drafts = DraftStore(args.instance / "drafts")
+    content = figure.content_for(args.target, LayerStore(args.layers), drafts=drafts)
     data = figure.render(content, options)
     _write(args.out, data)
     w, h = options.pixels
@@ -82,7 +82,7 @@ def _export(args) -> int:
 
     options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi)
     started = time.perf_counter()
-    out = export_site(args.out, layers_dir=args.layers_dir, options=options,
+    out = export_site(args.out, layers_dir=args.layers, options=options,
                       log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"exported in {time.perf_counter() - started:.0f} s; open {out / 'index.html'}",
           file=sys.stderr)
