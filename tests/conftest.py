@@ -36,3 +36,14 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """Every layer freshly built from the committed sources (once per session), so the app
+    tests exercise what `parkmap build` makes now, not only what was committed."""
+    from layers.build import build_all
+
+    out = tmp_path_factory.mktemp("layers")
+    build_all(out, log=lambda m: None)
+    return out

@@ -20,7 +20,6 @@ from markupsafe import escape
 from shapely.geometry import shape
 
 from geo.crs import distance_m
-from layers.build import build_all
 from layers.registry import all_layers, layer_ids
 from webapp import assets, create_app
 from webapp import config as settings
@@ -29,13 +28,6 @@ from webapp.maps import MAPS
 
 EVIL = "<img src=x onerror=alert(1)>"
 
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    """Every layer built from the committed sources into a temporary folder."""
-    out = tmp_path_factory.mktemp("layers")
-    build_all(out, log=lambda m: None)
-    return out
 
 
 @pytest.fixture()

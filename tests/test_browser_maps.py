@@ -6,50 +6,28 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from geo.datum import wgs84_to_gcj02
-from layers.build import build_all
 from layers.registry import get_layer
 from layers.themes import THEMES
 from webapp import create_app
 from webapp.maps import MAPS
 
+from support import LiveServer
+
 pytestmark = pytest.mark.browser
 EVIL = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("layers")
-    build_all(out, log=lambda m: None)
-    return out
-
-
-class Server:
-    """The app on 127.0.0.1:<free port>, in a thread (werkzeug's make_server)."""
-
-    def __init__(self, app):
-        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
 
 @pytest.fixture(scope="module")
 def server(built):
-    s = Server(create_app({"LAYERS_DIR": str(built)}))
+    s = LiveServer(create_app({"LAYERS_DIR": str(built)}))
     yield s
     s.close()
 
@@ -334,7 +312,7 @@ def test_hostile_name_is_shown_as_text_and_runs_nothing(browser, built, tmp_path
     park["properties"]["name_zh"] = "园区" + EVIL
     park["properties"]["role"] = EVIL
     (evil_dir / "parks.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
-    server = Server(create_app({"LAYERS_DIR": str(evil_dir)}))
+    server = LiveServer(create_app({"LAYERS_DIR": str(evil_dir)}))
     try:
         v = visit(server.base)
         page = v.open("/map/overview")
@@ -357,14 +335,14 @@ def test_hostile_name_is_shown_as_text_and_runs_nothing(browser, built, tmp_path
         server.close()
 
 
-def _host_site(html: str) -> Server:
+def _host_site(html: str) -> LiveServer:
     """Another site (another origin: its own port) whose page embeds ours."""
-    return Server(Response(html, mimetype="text/html"))
+    return LiveServer(Response(html, mimetype="text/html"))
 
 
 @pytest.mark.parametrize("frame_ancestors, shown", [("*", True), ("'self'", False)])
 def test_embed_in_an_iframe_of_another_site(browser, built, frame_ancestors, shown):
-    app = Server(create_app({"LAYERS_DIR": str(built), "FRAME_ANCESTORS": frame_ancestors}))
+    app = LiveServer(create_app({"LAYERS_DIR": str(built), "FRAME_ANCESTORS": frame_ancestors}))
     host = _host_site(f'<!doctype html><title>report</title><iframe src="{app.base}/embed/jingan'
                       '?controls=legend,search" title="map" width="800" height="500"></iframe>')
     v = Visit(browser, host.base, also=(app.base,))

@@ -14,7 +14,6 @@ from geo.crs import area_km2
 from geo.datum import convert_geometry
 from geo.geojson_io import geometry_json
 from geo.metrics import DEFINITIONS
-from layers.build import build_all
 from layers.store import LayerStore
 from webapp import create_app
 from webapp.cli import main
@@ -23,12 +22,6 @@ from webapp.layouts import LAYOUTS, SEED_YEARS
 
 ADDED_2024 = {"park-shanghai-silicon-alley", "park-wuyi-road-333", "park-new-quadrant-wuyi"}
 
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("layers")
-    build_all(out, log=lambda m: None)
-    return out
 
 
 @pytest.fixture()

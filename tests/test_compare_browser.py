@@ -5,38 +5,25 @@ host is aborted and fails the test."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
-from layers.build import build_all
 from webapp import create_app
+
+from support import LiveServer
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("layers")
-    build_all(out, log=lambda m: None)
-    return out
 
 
 @pytest.fixture(scope="module")
 def base(built, tmp_path_factory):
     app = create_app({"LAYERS_DIR": str(built),
                       "INSTANCE_DIR": str(tmp_path_factory.mktemp("instance"))})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with LiveServer(app) as server:
+        yield server.base
 
 
 @pytest.fixture()

@@ -15,9 +15,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from webapp import create_app
+
+from support import LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -49,13 +50,8 @@ def _serve_dir(directory: Path):
 def app_origin(layers_dir, tmp_path_factory):
     app = create_app({"LAYERS_DIR": str(layers_dir),
                       "INSTANCE_DIR": str(tmp_path_factory.mktemp("instance"))})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with LiveServer(app) as server:
+        yield server.base
 
 
 def _page(browser, app_origin, console_errors, scripts=True):

@@ -262,7 +262,7 @@ def figure_table(result: dict, lang: str) -> dict:
         lv = lf["total"].get(key) if scope else lf.get(key)
         rv = rf["total"].get(key) if scope else rf.get(key)
         label = d.label(lang) + (f"（{TEXT['zh']['total']}）" if scope and lang == "zh"
-                                 else f" (total)" if scope else "")
+                                 else " (total)" if scope else "")
         summary.append({"key": key, "label": label, "left": fmt(lv, d.unit),
                         "right": fmt(rv, d.unit), "definition": d.text(lang)})
     overlap = [{"key": k, "label": DEFINITIONS[k].label(lang),
