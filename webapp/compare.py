@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-import folium
 from flask import (Blueprint, Response, current_app, g, jsonify, render_template, request,
                    url_for)
 
@@ -81,21 +80,6 @@ def _layout_layer_url(layout: Layout, layer_id: str, datum: str) -> str:
     return url_for("compare.layout_layer", layout_id=layout.id, layer_id=layer_id, **args)
 
 
-def _add_draft(m: folium.Map, layout: Layout, lang: str, source: str) -> None:
-    """Draw the draft as one more overlay, with its legend entry (compose() draws registry
-    layers only). It goes before the layer control and UI, which list what precedes them."""
-    c.PlanLayer(c._layer_spec(DRAFT_LAYER, lang), source,
-                name=layout.title(lang)).add_to(m)
-    for name, child in list(m._children.items()):
-        if isinstance(child, (folium.LayerControl, c.ParkmapUI)):
-            m._children.move_to_end(name)
-        if isinstance(child, c.ParkmapUI):
-            config = json.loads(child.config_json)
-            config["legend"] += c._legend([DRAFT_LAYER], lang)
-            child.config_json = c._js_json(config)
-    c._number_elements(m.get_root())
-
-
 def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, data, asset_url,
           tianditu_key) -> str:
     """One side: the layout's composed map as a complete HTML document."""
@@ -106,15 +90,16 @@ def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, da
             return _layout_layer_url(layout, layer_id, layer_datum)
         return c.default_data_url(layer_id, layer_datum)
 
+    extra = []
+    if layout.draft is not None:
+        source = (c.layer_source(data, url=_layout_layer_url(layout, DRAFT_LAYER.id, datum))
+                  if data == "url" else
+                  c.layer_source(data, text=layer_text(layout, store, DRAFT_LAYER.id, datum)))
+        extra.append(c.Overlay(DRAFT_LAYER, source, name=layout.title(lang)))
     m = c.compose(layout.layers, lang=lang, basemap=basemap, view=view, controls=controls,
                   data=data, store=LayoutLayers(layout, store), asset_url=asset_url,
-                  data_url=data_url, tianditu_key=tianditu_key, title=layout.title(lang))
-    if layout.draft is not None:
-        if data == "url":
-            source = c._js_json({"url": _layout_layer_url(layout, DRAFT_LAYER.id, datum)})
-        else:
-            source = '{"data":' + c._js_json(layer_text(layout, store, DRAFT_LAYER.id, datum)) + "}"
-        _add_draft(m, layout, lang, source)
+                  data_url=data_url, tianditu_key=tianditu_key, title=layout.title(lang),
+                  extra=extra)
     return render_template("compare_pane.html", lang=lang, side=side, title=layout.title(lang),
                            parts=c.render_parts(m), compare_js=asset_url("static/compare.js"))
 

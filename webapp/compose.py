@@ -3,7 +3,8 @@ compare page and the static export.
 
     compose(layer_ids, *, lang="zh", basemap="none", view=None, controls=CONTROLS,
             data="url", store=None, asset_url=default_asset_url, data_url=default_data_url,
-            tianditu_key="", url_state=False, compact=False, hidden=(), title=None) -> folium.Map
+            tianditu_key="", url_state=False, compact=False, hidden=(), title=None,
+            extra=()) -> folium.Map
 
 ``render_parts(map)`` gives its header/html/script for our templates; ``map.get_root().render()``
 a standalone document. ``options_from_query(request.args, ...)`` validates page query strings
@@ -22,6 +23,8 @@ into these arguments (400 naming the allowed values, 404 for unknown layers).
 - ``url_state``: keep ``view`` and ``layers`` in the page URL as the reader pans and toggles.
 - ``compact``: small-iframe chrome (layer control and legend start collapsed).
 - ``hidden``: more layer ids offered in the layer control but not drawn until ticked.
+- ``extra``: Overlays that are not registry layers (an uploaded draft), drawn last, with
+  their legend entries.
 
 No element loads anything from a third-party host: Folium's CDN links are replaced by our
 own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
@@ -43,6 +46,7 @@ from geo.datum import convert_frame
 from geo.errors import ParkmapError
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
+from layers.spec import LayerSpec
 from layers.themes import theme_labels
 
 LANGS = ("zh", "en")
@@ -257,12 +261,36 @@ def ordered_layers(layer_ids: Iterable[str]) -> list[str]:
     return [spec.id for spec in all_layers() if spec.id in wanted]
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """A layer to draw: its spec (style, legend), its data as a JS source object
+    (``{"url": ...}`` or ``{"data": ...}``, see ``layer_source``), and an optional name."""
+    spec: LayerSpec
+    source: str
+    name: str | None = None
+    show: bool = True
+
+
+def layer_source(data: str, *, url: str | None = None, text: str | None = None) -> str:
+    """The JS source object of an overlay: loaded from ``url``, or inline GeoJSON ``text``."""
+    return _js_json({"url": url}) if data == "url" else '{"data":' + _js_json(text) + "}"
+
+
+def _source(layer_id: str, data: str, store, datum: str, data_url) -> str:
+    if data == "url":
+        return layer_source(data, url=data_url(layer_id, datum))
+    text = store.geojson_text(layer_id)
+    if datum != "WGS84":
+        text = dumps(to_feature_collection(convert_frame(store.frame(layer_id), "WGS84", datum)))
+    return layer_source(data, text=text)
+
+
 def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none",
             view: tuple[float, float, int] | None = None, controls: Iterable[str] = CONTROLS,
             data: str = "url", store=None, asset_url: Callable[[str], str] = default_asset_url,
             data_url: Callable[[str, str], str] = default_data_url, tianditu_key: str = "",
             url_state: bool = False, compact: bool = False, hidden: Iterable[str] = (),
-            title: str | None = None) -> folium.Map:
+            title: str | None = None, extra: Iterable[Overlay] = ()) -> folium.Map:
     check_choice("lang", lang, LANGS)
     check_choice("basemap", basemap, basemaps_available(tianditu_key))
     check_choice("data", data, DATA_MODES)
@@ -282,25 +310,21 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         folium.TileLayer(url, attr=base.attribution, name=base.title_en, max_zoom=base.max_zoom,
                          subdomains=base.subdomains or "abc", control=False).add_to(m)
 
-    for spec in specs:
-        if data == "url":
-            source = _js_json({"url": data_url(spec.id, base.datum)})
-        else:
-            text = store.geojson_text(spec.id)
-            if base.datum != "WGS84":
-                gdf = convert_frame(store.frame(spec.id), "WGS84", base.datum)
-                text = dumps(to_feature_collection(gdf))
-            source = '{"data":' + _js_json(text) + "}"
-        js_spec = _layer_spec(spec, lang)
+    overlays = [Overlay(spec, _source(spec.id, data, store, base.datum, data_url),
+                        show=spec.id in shown) for spec in specs]
+    overlays += list(extra)
+    for o in overlays:
+        js_spec = _layer_spec(o.spec, lang)
         # Leaflet's layer control inserts names as HTML: give it escaped text.
-        PlanLayer(js_spec, source, name=str(escape(js_spec["title"])), show=spec.id in shown).add_to(m)
+        PlanLayer(js_spec, o.source, name=str(escape(o.name or js_spec["title"])),
+                  show=o.show).add_to(m)
 
     if "layers" in controls:
         folium.LayerControl(collapsed=compact).add_to(m)
     ParkmapUI({
         "lang": lang,
         "controls": [c for c in controls if c != "layers"],
-        "legend": _legend(specs, lang),
+        "legend": _legend([o.spec for o in overlays], lang),
         "confidence": {k: {**v, "label": v[f"label_{lang}"]} for k, v in CONFIDENCE_LOOK.items()},
         "names": {"district": names_in(DISTRICT_NAMES, lang), "zone": names_in(ZONE_NAMES, lang),
                   "confidence": names_in(CONFIDENCE_NAMES, lang), "theme": theme_labels(lang)},
