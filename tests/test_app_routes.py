@@ -475,3 +475,8 @@ def test_parkmap_serve_starts_on_built_layers(built):
         proc.terminate()
         proc.wait(timeout=10)
         proc.stderr.close()
+
+
+def test_favicon_is_answered_without_an_error(client):
+    r = client.get("/favicon.ico")
+    assert r.status_code == 204 and r.data == b""

@@ -362,3 +362,17 @@ def test_embed_in_an_iframe_of_another_site(browser, built, frame_ancestors, sho
         v.close()
         host.close()
         app.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_index_lists_every_map_with_its_thumbnail_and_no_error(visit, lang):
+    v = visit()
+    page = v.page
+    page.goto(f"{v.base}/?lang={lang}")
+    for m in MAPS:
+        thumb = page.locator(f'a.pm-thumb[href^="/map/{m.id}"] img')
+        thumb.wait_for()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=thumb.element_handle(), timeout=60000)
+        assert page.get_by_role("link", name=m.title_zh if lang == "zh" else m.title_en).count() >= 1
+    assert v.errors == [] and v.outside == []

@@ -54,6 +54,13 @@ def _lang() -> str:
     return c.check_choice("lang", request.args.get("lang", "zh"), c.LANGS)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """No icon, said without an error: browsers ask for one on every first visit, and a 404
+    there is a console error on every page."""
+    return "", 204
+
+
 @bp.get("/")
 def index():
     lang = _lang()
