@@ -14,14 +14,17 @@ import threading
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.path import Path as MplPath
 from matplotlib import patheffects
 from pyproj import Transformer
 
@@ -200,7 +203,20 @@ def legend_handle(style: Style, lang: str, k: float = 1.0):
                   linestyle=linestyle(style, k), label=label)
 
 
+def _polygon_path(geom) -> MplPath:
+    """A (multi)polygon as one compound path: exterior and holes, even-odd filled."""
+    verts, codes = [], []
+    for poly in getattr(geom, "geoms", [geom]):
+        for ring in (poly.exterior, *poly.interiors):
+            xy = shapely.get_coordinates(ring)
+            verts.append(xy)
+            codes.append([MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY])
+    return MplPath(np.concatenate(verts), np.concatenate(codes))
+
+
 def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float, k: float) -> None:
+    """Matplotlib collections straight from the geometries (GeoSeries.plot redraws the
+    whole figure on every call, which made a figure take seconds)."""
     edge = to_rgba(style.color, style.opacity)
     face = to_rgba(style.fill_color or style.color, style.fill_opacity)
     lw = style.weight * PX_TO_PT * k
@@ -209,14 +225,19 @@ def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float, k: float) -> N
     lines = geoms[kinds.isin(["LineString", "MultiLineString", "LinearRing"])]
     points = geoms[kinds.isin(["Point", "MultiPoint"])]
     if len(polys):
-        polys.plot(ax=ax, facecolor=face, edgecolor=edge, linewidth=lw,
-                   linestyle=linestyle(style, k), zorder=z)
+        ax.add_collection(PathCollection(
+            [_polygon_path(g) for g in polys], facecolors=[face], edgecolors=[edge],
+            linewidths=lw, linestyles=[linestyle(style, k)], zorder=z))
     if len(lines):
-        lines.plot(ax=ax, color=edge, linewidth=lw, linestyle=linestyle(style, k), zorder=z + 0.1)
+        parts = shapely.get_parts(lines.values)
+        ax.add_collection(LineCollection(
+            [shapely.get_coordinates(p) for p in parts], colors=[edge], linewidths=lw,
+            linestyles=[linestyle(style, k)], zorder=z + 0.1))
     if len(points):
-        points.plot(ax=ax, marker="o", markersize=(2 * style.radius * PX_TO_PT * k) ** 2,
-                    color=face if style.fill_opacity else "none", edgecolor=edge,
-                    linewidth=lw, zorder=z + 0.2)
+        xy = shapely.get_coordinates(points.values)
+        ax.scatter(xy[:, 0], xy[:, 1], marker="o", s=(2 * style.radius * PX_TO_PT * k) ** 2,
+                   c=[face if style.fill_opacity else "none"], edgecolors=[edge],
+                   linewidths=lw, zorder=z + 0.2)
 
 
 # --- labels -----------------------------------------------------------------------------
