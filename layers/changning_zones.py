@@ -58,7 +58,7 @@ ZONES = {
 
 
 def _road(roads: gpd.GeoDataFrame, name: str):
-    found = roads[roads["name_zh"] == name] if "name_zh" in roads.columns else roads.iloc[:0]
+    found = roads[roads["name_zh"] == name]
     if found.empty or found.geometry.isna().any():
         raise SourceError(f"{ROADS}: no feature named {name!r} (needed to split 长宁区 into zones)")
     return found.geometry.union_all()
@@ -78,7 +78,7 @@ def partition(district, inner_ring, middle_ring, yanan) -> dict:
 def build(ctx) -> gpd.GeoDataFrame:
     districts = ctx.layer("districts")
     changning = districts.loc[districts["district"] == "changning"].geometry.iloc[0]
-    roads = ctx.geojson(ROADS)
+    roads = ctx.geojson(ROADS, required=("name_zh",))
     parts = partition(changning, *(_road(roads, n) for n in (INNER_RING, MIDDLE_RING, YANAN)))
     rows = [{"id": f"zone-changning-{z}", **ZONES[z], "kind": f"functional_area_{z}",
              "district": "changning", "zone": z, "basis": RULE, "confidence": "area"}

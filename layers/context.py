@@ -26,10 +26,7 @@ _ASCII = {"内环高架路": "inner-ring", "外环高速 (S20)": "outer-ring", "
 
 
 def _source(ctx, name: str, columns: set[str]) -> gpd.GeoDataFrame:
-    src = ctx.geojson(name)
-    missing = columns - set(src.columns)
-    if missing:
-        raise SourceError(f"{name}: features lack properties {sorted(missing)}")
+    src = ctx.geojson(name, required=tuple(columns))
     if src.geometry.isna().any() or src.geometry.is_empty.any():
         raise SourceError(f"{name}: {int(src.geometry.isna().sum() + src.geometry.is_empty.sum())} "
                           "feature(s) without geometry")

@@ -24,10 +24,7 @@ DATUM_MIN_SHARE = 0.3  # measured: 0.53 of the shared boundary within 30 m; GCJ-
 
 
 def build(ctx) -> gpd.GeoDataFrame:
-    src = ctx.geojson(FILE_NAME)
-    missing = {"adcode", "slug", "name_zh", "name_en", "source"} - set(src.columns)
-    if missing:
-        raise SourceError(f"{FILE_NAME}: features lack properties {sorted(missing)}")
+    src = ctx.geojson(FILE_NAME, required=("adcode", "slug", "name_zh", "name_en", "source"))
     if not set(PLANNED) <= set(src["slug"]) or not src["slug"].is_unique:
         raise SourceError(f"{FILE_NAME}: needs exactly one feature each for {sorted(PLANNED)}")
     bad = [s for s, g in zip(src["slug"], src.geometry)

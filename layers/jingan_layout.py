@@ -32,7 +32,7 @@ LAYOUT_PASSAGE = ("构建中环两翼在线创新策源带、苏河两岸在线�
 
 
 def _road(ctx, file: str, name: str, column: str) -> BaseGeometry:
-    frame = ctx.geojson(file)
+    frame = ctx.geojson(file, required=(column,))
     hit = frame[frame[column] == name]
     if hit.empty:
         raise SourceError(f"{file}: no feature named {name!r} (needed for the 静安 layout)")

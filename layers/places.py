@@ -277,8 +277,8 @@ def read_places(ctx, layer: str) -> list[dict]:
 
 def street_frame(ctx) -> gpd.GeoDataFrame:
     """Named OSM streets and roads in one frame: columns name, file."""
-    osm = ctx.geojson(STREET_FILES[0])[["name", "geometry"]].assign(file=STREET_FILES[0])
-    roads = ctx.geojson(STREET_FILES[1]).rename(columns={"name_zh": "name"})
+    osm = ctx.geojson(STREET_FILES[0], required=("name",))[["name", "geometry"]].assign(file=STREET_FILES[0])
+    roads = ctx.geojson(STREET_FILES[1], required=("name_zh",)).rename(columns={"name_zh": "name"})
     roads = roads[["name", "geometry"]].assign(file=STREET_FILES[1])
     return gpd.GeoDataFrame(pd.concat([osm, roads], ignore_index=True), crs=osm.crs)
 

@@ -39,14 +39,20 @@ class BuildContext:
             raise SourceError(f"source file missing: {p} (see data/sources/SOURCES.md)")
         return p
 
-    def geojson(self, name: str) -> gpd.GeoDataFrame:
+    def geojson(self, name: str, required: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
+        """A source GeoJSON as a GeoDataFrame; SourceError if unreadable or if its features
+        lack a ``required`` property."""
         key = "geojson:" + name
         if key not in self._cache:
             try:
                 self._cache[key] = read_geojson(self.path(name))
             except GeoJSONError as exc:
                 raise SourceError(str(exc)) from None
-        return self._cache[key].copy()
+        frame = self._cache[key]
+        missing = sorted(set(required) - set(frame.columns))
+        if missing:
+            raise SourceError(f"{self.path(name)}: features lack properties {missing}")
+        return frame.copy()
 
     def csv(self, name: str, required: tuple[str, ...] = ()) -> list[dict]:
         key = "csv:" + name
