@@ -288,12 +288,24 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[121.40, 31.20], [121.41, 31.21], 
     (b"lon,lat\n31.2,121.4\n", "a.csv", {}, 400, "lon and lat look swapped"),
     (b"lon,lat\n121.4,31.2\n", "a.csv", {"datum": "Mars"}, 400, "unknown datum 'Mars'"),
     (geojson(BOWTIE), "a.geojson", {}, 400, "feature 0: invalid Polygon (Self-intersection"),
+    # these were 500s, or a 400 whose body was not JSON (NaN echoed back in 'repaired')
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": '
+     b'{"type": "Point", "coordinates": [1' + b"0" * 5000 + b', 31.2]}}]}', "a.geojson", {}, 400,
+     "a number is too long"),
+    (b'{"type": "FeatureCollection", "features": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}", "a.geojson",
+     {}, 400, "nested too deeply"),
+    (geojson(BOWTIE, props={"name": "\ud800"}), "a.geojson", {}, 400, "unpaired UTF-16 surrogate"),
+    (geojson(BOWTIE).replace(b'"properties": {}', b'"properties": {"x": NaN}'), "a.geojson", {}, 400,
+     "NaN is not a JSON number"),
+    ("名称,lon,lat\n硅巷,121.42,31.21\n".encode("gbk"), "a.csv", {}, 400, "not UTF-8 text"),
+    (b"lon,lat,lon\n121.4,31.2,0\n", "a.csv", {}, 400, "column 'lon' appears more than once"),
 ])
 def test_rejected_uploads_say_why_and_leave_no_trace(client, instance, data, filename, fields,
                                                      status, message):
     r = upload(client, data, filename=filename, **fields)
     assert r.status_code == status and r.mimetype == "application/json"
-    assert message in r.get_json()["error"]
+    body = json.loads(r.get_data(as_text=True), parse_constant=pytest.fail)  # strict JSON
+    assert message in body["error"]
     assert drafts_on_disk(instance) == []
     assert [x["id"] for x in client.get("/api/layouts").get_json()["layouts"]] == [d.id for d in LAYOUTS]
 

@@ -70,6 +70,30 @@ def test_csv_lon_lat_and_wkt():
     assert distance_m(gdf.geometry.iloc[0].centroid, box(LON, LAT, LON + .01, LAT + .01).centroid) > 300
 
 
+@pytest.mark.parametrize("text", ["lon;lat\n121.42;31.21\n", "lon\tlat\n121.42\t31.21\n",
+                                  "经度,纬度\n121.42,31.21\n", "Longitude , LATITUDE\n121.42,31.21\n",
+                                  "lng,lat,name\n121.42,31.21\n"])
+def test_csv_delimiters_and_column_names(text):
+    gdf, _ = read_draft(text.encode("utf-8"), filename="p.csv")
+    assert gdf.geometry.iloc[0].equals(Point(121.42, 31.21))
+
+
+@pytest.mark.parametrize("datum,canonical", [("wgs 84", "WGS84"), ("EPSG:4326", "WGS84"),
+                                             ("GCJ_02", "GCJ-02"), ("bd09ll", "BD-09")])
+def test_datum_spellings(datum, canonical):
+    assert check_datum(datum) == canonical
+
+
+def test_elevation_is_dropped_and_said_so():
+    data = fc({"type": "Point", "coordinates": [LON, LAT, 12.5]}, square())
+    gdf, facts = read_draft(data, datum="GCJ-02")
+    assert facts["elevation_dropped"] == 1
+    assert not gdf.geometry.has_z.any()
+    gdf, facts = read_draft(b'wkt\n"POINT Z (121.42 31.21 4)"\n')
+    assert facts["elevation_dropped"] == 1 and gdf.geometry.iloc[0].equals(Point(121.42, 31.21))
+    assert "elevation_dropped" not in read_draft(fc(square()))[1]
+
+
 def test_utf8_bom_and_sniffing():
     gdf, facts = read_draft("\ufeff名称,lon,lat\n硅巷,121.42,31.21\n".encode())
     assert facts["format"] == "csv" and len(gdf) == 1
@@ -97,6 +121,28 @@ def test_utf8_bom_and_sniffing():
     (b"name,lon,lat\nA,121.4,31.2\nB,east,31.2\n", {}, "row 3, column lon: 'east' is not a number"),
     (b"wkt\nPOLYGON((1 2\n", {}, "row 2, column wkt: not valid WKT"),
     (b"lon,lat\n121.4,31.2\n", {"datum": "UTM"}, "unknown datum 'UTM'"),
+    (b"lon,lat\n121.4,31.2\n", {"datum": "x" * 5000}, "unknown datum '" + "x" * 40 + "';"),
+    # Python's json would accept these; JSON (and what we store and send back) does not
+    (b'{"type": "FeatureCollection",\n "features": [{"type": "Feature", "properties": {"name": "NaN"},'
+     b' "geometry": {"type": "Point", "coordinates": [NaN, 31.2]}}]}', {},
+     "not valid JSON: line 2, column 112: NaN is not a JSON number"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"x": -Infinity},'
+     b' "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}}]}', {}, "-Infinity is not a JSON number"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": '
+     b'{"type": "Point", "coordinates": [1' + b"0" * 5000 + b', 31.2]}}]}', {}, "a number is too long"),
+    (b'{"type": "FeatureCollection", "features": [{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", {},
+     "nested too deeply"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "\\ud800"},'
+     b' "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}}]}', {}, "unpaired UTF-16 surrogate"),
+    (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": {"zh": "x"}},'
+     b' "geometry": {"type": "Point", "coordinates": [121.4, 31.2]}}]}', {},
+     "feature 0, field name: expected text, not a JSON object"),
+    ("名称,lon,lat\n硅巷,121.42,31.21\n".encode("gbk"), {}, "not UTF-8 text: byte 0xc3 on line 1"),
+    ("lon,lat\n121.42,31.21\n".encode("utf-16"), {}, "not a text file (binary data, or UTF-16)"),
+    (b"lon,lat,LON\n121.4,31.2,0\n", {}, "CSV header: column 'lon' appears more than once"),
+    (b"name,lon,lat\nA,121.4\n", {}, "row 2, column lat: no value"),
+    (b"lon;lat\n121,4;31,2\n", {}, "row 2, column lon: '121,4' is not a number; use a point as the decimal"),
+    (b"name,lon,lat\n\nA,121.4,31.2\n,,\nB,x,31.2\n", {}, "row 5, column lon: 'x'"),  # physical lines
 ])
 def test_rejections_say_what_and_where(data, kw, message):
     err = rejected(data, **kw)

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,9 +41,11 @@ ALLOWED_TYPES = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "Po
 KIND_BY_TYPE = {"Polygon": "draft_zone", "MultiPolygon": "draft_zone",
                 "LineString": "draft_axis", "MultiLineString": "draft_axis",
                 "Point": "draft_park", "MultiPoint": "draft_park"}
-DATUM_ALIASES = {"wgs84": "WGS84", "wgs-84": "WGS84", "epsg:4326": "WGS84",
-                 "gcj02": "GCJ-02", "gcj-02": "GCJ-02", "bd09": "BD-09", "bd-09": "BD-09"}
+# Spellings planners use, compared lower-case with spaces, hyphens and underscores removed.
+DATUM_ALIASES = {"wgs84": "WGS84", "epsg:4326": "WGS84", "4326": "WGS84",
+                 "gcj02": "GCJ-02", "bd09": "BD-09", "bd09ll": "BD-09"}
 MAX_PROBLEMS = 20  # problems listed in one error
+TEXT_FIELDS = ("name", "name_zh", "name_en", "zone", "role")  # properties a draft keeps
 NAME_MAX = 100
 _ID = re.compile(r"^[0-9a-f]{8}$")
 
@@ -81,9 +84,9 @@ def check_datum(datum: str | None) -> str:
     if datum is None or str(datum).strip() == "":
         return "WGS84"
     d = str(datum).strip()
-    d = DATUM_ALIASES.get(d.lower(), d)
+    d = DATUM_ALIASES.get(re.sub(r"[\s_-]", "", d.lower()), d)
     if d not in DATUMS:
-        raise DraftError(f"unknown datum {datum!r}; state one of {', '.join(DATUMS)} (WGS84 for "
+        raise DraftError(f"unknown datum {str(datum)[:40]!r}; state one of {', '.join(DATUMS)} (WGS84 for "
                          "GPS/OpenStreetMap, GCJ-02 for data traced on Amap/Tencent, BD-09 for Baidu)")
     return d
 
@@ -102,11 +105,45 @@ def _format(filename: str | None, text: str) -> str:
     return "geojson" if text.lstrip()[:1] in ("{", "[") else "csv"
 
 
-def _read_geojson(text: str, limits: Limits) -> tuple[list, list[dict]]:
+# A JSON string, or one of the non-standard constants Python's json module would accept.
+_JSON_STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(NaN|-?Infinity)')
+
+
+def _line_col(text: str, pos: int) -> str:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return f"line {text.count(chr(10), 0, pos) + 1}, column {pos - line_start + 1}"
+
+
+def _bare_constant(name: str):
+    raise ValueError(name)
+
+
+def _parse_json(text: str):
+    """Strict JSON (RFC 8259): NaN and Infinity, which Python would accept, are refused (they
+    cannot be stored or sent back as JSON), and so is text that is not valid Unicode."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_bare_constant)
     except json.JSONDecodeError as exc:
         raise DraftError(f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise DraftError("not valid GeoJSON: arrays or objects nested too deeply") from None
+    except ValueError:  # a bare NaN/Infinity, or an integer too long to convert
+        for m in _JSON_STRING_OR_CONSTANT.finditer(text):
+            if m.group(1):
+                raise DraftError(f"not valid JSON: {_line_col(text, m.start())}: {m.group(1)} is "
+                                 "not a JSON number (use null, or a finite number)") from None
+        raise DraftError("not valid JSON: a number is too long to read (over "
+                         f"{sys.get_int_max_str_digits()} digits)") from None
+    # A "\\ud800"-style escape not half of a pair decodes to a lone surrogate: no character,
+    # it cannot be stored as UTF-8 (nor sent back in an error).
+    if re.search(r"[\ud800-\udfff]", json.dumps(doc, ensure_ascii=False)):
+        raise DraftError("not valid JSON text: it contains an unpaired UTF-16 surrogate "
+                         "(a \\uD800-\\uDFFF escape that is not half of a pair)")
+    return doc
+
+
+def _read_geojson(text: str, limits: Limits) -> tuple[list, list[dict]]:
+    doc = _parse_json(text)
     if isinstance(doc, dict) and doc.get("type") != "FeatureCollection" and "type" in doc:
         raise DraftError(f"expected a GeoJSON FeatureCollection, got type {doc.get('type')!r}")
     feats = doc.get("features") if isinstance(doc, dict) else None
@@ -126,44 +163,62 @@ def _read_geojson(text: str, limits: Limits) -> tuple[list, list[dict]]:
     return list(gdf.geometry), [f.get("properties") or {} for f in feats]
 
 
+# Column names accepted for each coordinate column (compared lower-case, trimmed).
+CSV_COLUMNS = {"lon": ("lon", "lng", "long", "longitude", "经度"),
+               "lat": ("lat", "latitude", "纬度"), "wkt": ("wkt",)}
+CSV_DELIMITERS = ",;\t"  # Excel writes ";" where the decimal mark is a comma
+
+
 def _read_csv(text: str, limits: Limits) -> tuple[list, list[dict]]:
+    first = text.split("\n", 1)[0]
+    delimiter = max(CSV_DELIMITERS, key=first.count)  # the header's most frequent, else ","
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
-        rows = list(reader)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = [h.strip().lower() for h in next(reader, [])]
+        records = [(reader.line_num, r) for r in reader if any(v.strip() for v in r)]
     except csv.Error as exc:
         raise DraftError(f"not a readable CSV file ({exc})") from None
+    alias = {a: col for col, names in CSV_COLUMNS.items() for a in names}
+    header = [alias.get(h, h) for h in header]
+    dup = sorted({h for h in header if h and header.count(h) > 1})
+    if dup:
+        raise DraftError(f"CSV header: column {dup[0][:40]!r} appears more than once",
+                         {"row": 1, "field": dup[0][:40]})
     has_xy, has_wkt = {"lon", "lat"} <= set(header), "wkt" in header
     if not (has_xy or has_wkt):
         raise DraftError("CSV needs columns lon and lat, or a wkt column; found: "
-                         + (", ".join(h for h in header if h) or "no header"))
-    if not rows:
+                         + (", ".join(h[:40] for h in header if h) or "no header"))
+    if not records:
         raise DraftError("empty draft: the CSV has a header but no rows")
-    _check_count(len(rows), limits)
+    _check_count(len(records), limits)
     geoms, props = [], []
-    for n, raw in enumerate(rows):
-        row = {h: (v.strip() if isinstance(v, str) else v) for h, v in zip(header, raw.values())}
-        line = n + 2  # 1-based, after the header
+    for line, values in records:
+        row = dict(zip(header, (v.strip() for v in values)))
         if has_wkt and row.get("wkt"):
             try:
                 g = shapely_wkt.loads(row["wkt"])
             except Exception as exc:  # shapely raises GEOSException or ValueError
-                raise DraftError(f"row {line}, column wkt: not valid WKT ({exc})",
+                raise DraftError(f"row {line}, column wkt: not valid WKT ({str(exc)[:80]})",
                                  {"row": line, "field": "wkt"}) from None
         elif has_xy:
-            xy = []
-            for col in ("lon", "lat"):
-                try:
-                    xy.append(float(row.get(col) or ""))
-                except ValueError:
-                    raise DraftError(f"row {line}, column {col}: {row.get(col)!r} is not a number",
-                                     {"row": line, "field": col}) from None
-            g = Point(*xy)
+            g = Point(*(_csv_number(row.get(col), line, col, delimiter) for col in ("lon", "lat")))
         else:
             raise DraftError(f"row {line}: the wkt column is empty", {"row": line, "field": "wkt"})
         geoms.append(g)
-        props.append({k: v for k, v in row.items() if k not in ("lon", "lat", "wkt") and k and v})
+        props.append({k: v for k, v in row.items() if k not in CSV_COLUMNS and k and v})
     return geoms, props
+
+
+def _csv_number(value: str | None, line: int, col: str, delimiter: str) -> float:
+    where = {"row": line, "field": col}
+    if not value:
+        raise DraftError(f"row {line}, column {col}: no value", where)
+    try:
+        return float(value)
+    except ValueError:
+        hint = ("; use a point as the decimal mark" if delimiter != "," and "," in value else "")
+        raise DraftError(f"row {line}, column {col}: {value[:40]!r} is not a number{hint}",
+                         where) from None
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -174,7 +229,7 @@ def _check_count(n: int, limits: Limits) -> None:
 def _label(props) -> str:
     if isinstance(props, dict):
         name = props.get("name") or props.get("name_zh") or props.get("name_en")
-        if name:
+        if isinstance(name, (str, int, float)) and name:
             return f" ({str(name)[:40]!r})"
     return ""
 
@@ -216,10 +271,16 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
         raise DraftError("empty file: nothing was uploaded")
     if len(data) > limits.max_bytes:
         raise DraftTooLarge(f"file too large: over the limit of {limits.max_bytes:,} bytes")
+    if b"\x00" in data:
+        raise DraftError("not a text file (binary data, or UTF-16): a draft is GeoJSON or CSV "
+                         "in UTF-8")
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DraftError("not a text file: a draft is GeoJSON or CSV in UTF-8") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DraftError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} is not "
+                         "UTF-8; save the file as UTF-8 (in Excel: 'CSV UTF-8'; Chinese Excel "
+                         "writes GBK by default)", {"row": line}) from None
     fmt = _format(filename, text)
     try:
         geoms, props = (_read_geojson if fmt == "geojson" else _read_csv)(text, limits)
@@ -242,6 +303,11 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
         if g.is_empty:
             problems.append(f"{where}: empty {g.geom_type}")
             continue
+        field = next((k for k in TEXT_FIELDS if isinstance(p.get(k), (dict, list))), None)
+        if field:
+            problems.append(f"{where}, field {field}: expected text, not a JSON "
+                            + ("object" if isinstance(p[field], dict) else "array"))
+            continue
         coord = _coordinate_problem(g, where, datum)
         if coord:
             problems.append(coord)
@@ -260,14 +326,19 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
             details["repaired"] = {"type": "FeatureCollection", "datum": datum, "features": repaired}
         raise DraftError(problems[0] + more, details)
 
-    wgs = [convert_geometry(g, datum, "WGS84") for g in geoms]
+    # Drafts are plans on the ground: a third (elevation) value is dropped, and said so.
+    with_z = int(sum(shapely.has_z(g) for g in geoms))
+    wgs = [convert_geometry(shapely.force_2d(g), datum, "WGS84") for g in geoms]
     types = {}
     for g in geoms:
         types[g.geom_type] = types.get(g.geom_type, 0) + 1
     gdf = gpd.GeoDataFrame([_properties(i, p, g) for i, (p, g) in enumerate(zip(props, geoms))],
                            geometry=wgs, crs=STORAGE_CRS)
-    return gdf, {"format": fmt, "datum": datum, "features": len(gdf), "vertices": vertices,
-                 "geometry_types": types}
+    facts = {"format": fmt, "datum": datum, "features": len(gdf), "vertices": vertices,
+             "geometry_types": types}
+    if with_z:
+        facts["elevation_dropped"] = with_z  # features whose z values were dropped
+    return gdf, facts
 
 
 def _properties(i: int, p: dict, g) -> dict:
