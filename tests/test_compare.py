@@ -163,6 +163,8 @@ def test_default_comparison_is_fast(client):
     ("/api/compare?right=draft:../../etc", 404, "8 hexadecimal characters"),
     ("/api/compare.csv?lang=fr", 400, "lang='fr' is not allowed"),
     ("/api/layouts/nowhere", 404, "unknown layout 'nowhere'"),
+    ("/api/compare?left=" + "x" * 5000, 404, "unknown layout '" + "x" * 40 + "'; use one of"),
+    ("/api/compare?left=draft:" + "y" * 5000, 404, "no draft '" + "y" * 40 + "': draft ids are"),
     ("/api/layouts/changning_zones/layers/context2.geojson", 404, "draws no layer 'context2'"),
     ("/api/layouts/changning_zones/layers/parks.geojson?datum=bd09", 400, "datum='bd09'"),
 ])
@@ -349,6 +351,16 @@ def test_limits_from_config_and_environment(built, instance, monkeypatch):
     monkeypatch.setenv("PARKMAP_DRAFT_MAX_FEATURES", "many")
     with pytest.raises(ValueError, match="PARKMAP_DRAFT_MAX_FEATURES must be an integer"):
         create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)})
+
+
+def test_damaged_draft_file_is_a_404_not_a_500(client, instance):
+    lid = upload(client, b"lon,lat\n121.42,31.21\n", filename="p.csv").get_json()["id"]
+    path = instance / "drafts" / f"{lid[6:]}.geojson"
+    path.write_bytes(path.read_bytes()[:40])  # cut short, as by a full disk
+    r = client.get(f"/api/layouts/{lid}")
+    assert r.status_code == 404 and "cannot be read" in r.get_json()["error"]
+    assert client.get(f"/compare?right={lid}").status_code == 404
+    assert lid not in [x["id"] for x in client.get("/api/layouts").get_json()["layouts"]]
 
 
 def test_draft_survives_restart_and_deletes(built, instance, client):

@@ -227,14 +227,47 @@ def test_ids_are_checked(tmp_path, bad):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    import geo.geojson_io
+    import os
 
-    def boom(*a, **k):
+    def disk_full(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(geo.geojson_io, "dumps", boom)
+    monkeypatch.setattr(os, "fsync", disk_full)  # the write dies after the temp file exists
     store = DraftStore(tmp_path / "drafts")
     gdf, facts = read_draft(fc(square()))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         store.save(gdf, facts)
     assert list((tmp_path / "drafts").iterdir()) == [] and store.index() == []
+
+
+def test_damaged_or_foreign_files_are_no_drafts(tmp_path):
+    """A file cut short (a crash before this store wrote atomically, a full disk, a hand edit)
+    is a 404 like a missing draft, not a 500, and is left out of the index."""
+    root = tmp_path / "drafts"
+    root.mkdir()
+    (root / "0123abcd.geojson").write_text('{"type": "FeatureCollection", "feat')
+    (root / "0123abce.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    (root / "0123abcf.geojson").write_bytes(b"\xff\xfe")
+    store = DraftStore(root)
+    for draft_id in ("0123abcd", "0123abce", "0123abcf"):
+        with pytest.raises(UnknownDraft, match="cannot be read"):
+            store.load(draft_id)
+    assert store.index() == []
+    with pytest.raises(UnknownDraft, match="8 hexadecimal"):
+        store.load("0123abcd\n")  # '$' would have let the newline through
+
+
+def test_stale_temp_files_are_swept(tmp_path):
+    import os
+
+    root = tmp_path / "drafts"
+    root.mkdir()
+    stale, fresh = root / ".0123abcd.x.tmp", root / ".0123abce.y.tmp"
+    stale.write_text("{")
+    fresh.write_text("{")
+    os.utime(stale, (0, 0))
+    store = DraftStore(root)
+    assert store.index() == []
+    store.save(*read_draft(fc(square())))
+    assert not stale.exists() and fresh.exists()  # a save still under way is left alone
+    assert len(store.index()) == 1

@@ -393,7 +393,7 @@ def api_delete(layout_id: str):
     if not layout_id.startswith(DRAFT_PREFIX):
         if layout_id in layout_ids():
             raise DraftError(f"{layout_id!r} is a built-in layout; only drafts (draft:<id>) can be deleted")
-        raise UnknownLayout(f"unknown layout {layout_id!r}; drafts are addressed as draft:<id>")
+        raise UnknownLayout(f"unknown layout {layout_id[:40]!r}; drafts are addressed as draft:<id>")
     _drafts().delete(layout_id[len(DRAFT_PREFIX):])
     return jsonify(deleted=layout_id)
 

@@ -126,7 +126,7 @@ def get_def(layout_id: str) -> LayoutDef:
     for d in LAYOUTS:
         if d.id == layout_id:
             return d
-    raise UnknownLayout(f"unknown layout {layout_id!r}; use one of: {', '.join(layout_ids())}, "
+    raise UnknownLayout(f"unknown layout {layout_id[:40]!r}; use one of: {', '.join(layout_ids())}, "
                         "or draft:<id> for an uploaded draft")
 
 
