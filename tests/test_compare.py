@@ -187,6 +187,26 @@ def test_bad_page_requests_are_html_4xx(client, url, status, message):
 
 # --- pages ----------------------------------------------------------------------------------
 
+def test_shared_view_fits_both_layouts(built):
+    import math
+
+    from webapp.compare import PANE_PX, fit_view, layout_bounds, shared_view
+    from webapp.layouts import resolve
+
+    store = LayerStore(built)
+    cn, ja, cn24 = (resolve(x, store, None) for x in ("changning_zones", "jingan_layout", "changning_2024"))
+    assert shared_view(cn, cn24) == cn.view  # the same district: its own view
+    lat, lon, zoom = shared_view(cn, ja)
+    for minx, miny, maxx, maxy in (layout_bounds(cn), layout_bounds(ja)):
+        # Web Mercator pixels from the centre at that zoom: inside half the pane each way
+        scale = 256 * 2 ** zoom / 360
+        assert abs(minx - lon) * scale <= PANE_PX[0] / 2 and abs(maxx - lon) * scale <= PANE_PX[0] / 2
+        k = scale / math.cos(math.radians(lat))
+        assert abs(miny - lat) * k <= PANE_PX[1] / 2 + 1 and abs(maxy - lat) * k <= PANE_PX[1] / 2 + 1
+    assert fit_view((121.40, 31.20, 121.4001, 31.2001))[2] == 16  # a point: the closest zoom
+    assert fit_view((120.0, 30.0, 123.0, 32.0))[2] == 10  # never further out than 10
+
+
 def test_compare_page(client):
     r = client.get("/compare?left=changning_2021&right=changning_2024&lang=en&basemap=osm")
     html = r.get_data(as_text=True)

@@ -109,6 +109,10 @@ def test_pan_and_zoom_either_map_and_the_other_follows(page, base):
 
 def test_each_map_has_its_own_layers_and_legend(page, base):
     left, right = open_compare(page, base, "/compare?left=changning_zones&right=jingan_layout&lang=en")
+    for frame in (left, right):  # half-width maps: controls start collapsed, one click away
+        assert frame.evaluate("() => document.querySelector('.pm-legend').open") is False
+        assert frame.locator(".leaflet-control-layers-expanded").count() == 0
+        frame.click(".pm-legend summary")
     left_legend, right_legend = left.inner_text(".pm-legend"), right.inner_text(".pm-legend")
     assert "Changning: three functional areas" in left_legend and "Belts" not in left_legend
     assert "Belts (schematic width)" in right_legend and "Central: Hongqiao" not in right_legend
@@ -119,6 +123,23 @@ def test_each_map_has_its_own_layers_and_legend(page, base):
     located = page.inner_text("tr[data-figure='parks_located'] td.pmc-left")
     assert n_left == int(located)
     assert page.inner_text("tr[data-figure='overlap_km2'] td") == "0.00 km²"
+    assert page.problems == []
+
+
+def test_two_districts_both_in_view_and_clear_of_the_controls(page, base):
+    """Changning beside Jing'an: the shared view shows all of both layouts on each map (it used
+    to centre between them, cutting off Jing'an's north under an open layer control)."""
+    left, right = open_compare(page, base, "/compare?left=changning_zones&right=jingan_layout")
+    for frame in (left, right):
+        inside = frame.evaluate("""() => {
+            const view = Parkmap.map.getBounds(), out = [];
+            Object.values(Parkmap.features).forEach(r => {
+                const p = r.feature.properties;
+                if (r.layer && r.layer.getBounds && /^(zone-changning|layout-jingan-belt|layout-jingan-axis|line2-innovation-axis)/.test(p.id)
+                    && !view.contains(r.layer.getBounds())) out.push(p.id);
+            });
+            return out; }""")
+        assert inside == []
     assert page.problems == []
 
 
@@ -149,6 +170,7 @@ def test_upload_a_draft_from_the_page(page, base, tmp_path):
     query = parse_qs(urlsplit(page.url).query)
     assert query["left"] == ["changning_zones"] and query["right"][0].startswith("draft:")
     right = pane(page, "right")
+    right.click(".pm-legend summary")
     assert "Draft: zone" in right.inner_text(".pm-legend")
     assert right.evaluate("() => Object.keys(Parkmap.features).filter(k => k.startsWith('draft-')).length") == 1
     assert float(page.inner_text("tr[data-figure='overlap_km2'] td").split()[0]) > 1

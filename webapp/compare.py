@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import numpy as np
 from flask import (Blueprint, Response, current_app, g, jsonify, render_template, request,
                    url_for)
 
@@ -96,21 +98,57 @@ def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, da
                   if data == "url" else
                   c.layer_source(data, text=layer_text(layout, store, DRAFT_LAYER.id, datum)))
         extra.append(c.Overlay(DRAFT_LAYER, source, name=layout.title(lang)))
+    # compact: half-width panes are small; an open layer control and legend covered most of
+    # one (the other layout's district sat under them). Both are one click away.
     m = c.compose(layout.layers, lang=lang, basemap=basemap, view=view, controls=controls,
                   data=data, store=LayoutLayers(layout, store), asset_url=asset_url,
                   data_url=data_url, tianditu_key=tianditu_key, title=layout.title(lang),
-                  extra=extra)
+                  extra=extra, compact=True)
     return render_template("compare_pane.html", lang=lang, side=side, title=layout.title(lang),
                            parts=c.render_parts(m), compare_js=asset_url("static/compare.js"))
 
 
+# The map area of one pane on a 1366-1400 px wide, 900 px tall screen (two panes side by
+# side, 62vh tall less the pane header): the box a shared view fits both layouts into.
+PANE_PX = (660, 480)
+MIN_ZOOM, MAX_ZOOM = 10, 16
+
+
+def layout_bounds(layout: Layout) -> tuple[float, float, float, float] | None:
+    """lon/lat bounds of what a layout measures: its zones/belts, located parks and draft."""
+    frames = [f for f in (layout.units, layout.parks, layout.draft) if f is not None and len(f)]
+    boxes = [f[f.geometry.notna() & ~f.geometry.is_empty].total_bounds for f in frames]
+    boxes = [b for b in boxes if np.isfinite(b).all()]
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def fit_view(bounds, size=PANE_PX) -> tuple[float, float, int]:
+    """Centre and the largest zoom at which ``bounds`` fit a ``size`` px map (Web Mercator)."""
+    minx, miny, maxx, maxy = bounds
+    lat = (miny + maxy) / 2
+    # pixels spanned at zoom 0: 256 px per 360° of longitude; latitude stretched by 1/cos
+    px_x = (maxx - minx) / 360 * 256
+    px_y = (maxy - miny) / 360 * 256 / math.cos(math.radians(lat))
+    zoom = MAX_ZOOM
+    while zoom > MIN_ZOOM and (px_x * 2 ** zoom > size[0] or px_y * 2 ** zoom > size[1]):
+        zoom -= 1
+    return (round(float(lat), 5), round(float(minx + maxx) / 2, 5), zoom)
+
+
 def shared_view(a: Layout, b: Layout) -> tuple[float, float, int]:
-    """One view for both maps: the layouts' own when they agree, else between them, wider."""
+    """One view for both maps: the layouts' own when they agree (the same district), else one
+    that fits what both layouts measure into a pane (their centres' midpoint put one of them
+    under the map controls at the pane's edge)."""
     if a.view == b.view:
         return a.view
-    lat, lon = (a.view[0] + b.view[0]) / 2, (a.view[1] + b.view[1]) / 2
-    far = max(abs(a.view[0] - b.view[0]), abs(a.view[1] - b.view[1])) > 0.03
-    return (round(lat, 5), round(lon, 5), min(a.view[2], b.view[2]) - (1 if far else 0))
+    boxes = [x for x in (layout_bounds(a), layout_bounds(b)) if x is not None]
+    if not boxes:
+        return a.view
+    return fit_view((min(x[0] for x in boxes), min(x[1] for x in boxes),
+                     max(x[2] for x in boxes), max(x[3] for x in boxes)))
 
 
 def compare_figures(left: Layout, right: Layout, store, lang: str = "zh") -> dict:
