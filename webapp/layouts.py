@@ -15,11 +15,13 @@ import pandas as pd
 
 from geo import metrics
 from geo.errors import ParkmapError
+from layers.places import SEED_YEAR
 from layers.store import LayerStore
 from webapp.drafts import DraftStore
 
-# When each plan document was issued (data/sources/SOURCES.md): "then" = named by 2021.
-SEED_YEARS = {"000": 2021, "001": 2020, "002": 2020, "003": 2021, "004": 2024}
+# The year each plan document first names things: the one table places.csv is checked
+# against (002, city-wide, names no place).
+SEED_YEARS = SEED_YEAR
 LINE2_ROUTE_KINDS = ("line2_route", "innovation_axis", "axis_link")
 LINE2_STATION_KINDS = ("station", "axis_station")
 METRO_STATION_KINDS = ("metro_station",)
