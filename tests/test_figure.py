@@ -377,3 +377,79 @@ def test_cli_without_cjk_font_fails_in_one_line(tmp_path, capsys, monkeypatch):
         fonts.cjk_font.cache_clear()
     err = capsys.readouterr().err.strip()
     assert "fonts-noto-cjk" in err and len(err.splitlines()) == 1
+
+
+# --- the interactive map's point looks, the legend, the layout at small sizes --------------
+
+def _with_confidence(level: str) -> Content:
+    c = _content(parks_unlocated=0)
+    parks = c.panels[0].items[2]
+    parks.frame = parks.frame.assign(confidence=level)
+    return c
+
+
+def test_points_take_their_confidence_look_as_on_the_interactive_map():
+    from webapp.compose import CONFIDENCE_LOOK
+
+    solid = _blend(PARK.fill_color, CONFIDENCE_LOOK["building"]["fillOpacity"], (255, 255, 255))
+    opts = FigureOptions(width_mm=200, height_mm=150, dpi=100)
+    exact = _near(_png(render(_with_confidence("building"), opts)), solid)
+    area = _near(_png(render(_with_confidence("area"), opts)), solid)
+    assert exact > area + 30  # an area-level place is a hollow ring, not a solid marker
+    style = figure.confidence_style(PARK, "area")
+    assert style.fill_opacity == CONFIDENCE_LOOK["area"]["fillOpacity"] and style.dash_array
+    assert figure.confidence_style(PARK, None) == PARK
+
+
+def test_legend_has_the_confidence_group_and_only_what_is_in_view():
+    labels = [h.get_label() for h in figure.legend_entries(_with_confidence("area"), "en")]
+    assert labels[:3] == ["Functional area", "Metro", "Park"]
+    assert labels[3:] == ["Location confidence", "exact (building)", "approximate (street)",
+                          "approximate (area)"]
+    assert "Location confidence" not in [
+        h.get_label() for h in figure.legend_entries(_content(), "en")]  # no confidence column
+    c = _content()
+    far = gpd.GeoDataFrame({"name_zh": ["北京"], "name_en": ["Beijing"], "kind": ["far"]},
+                           geometry=[Point(116.4, 39.9)], crs="EPSG:4326")
+    c.panels[0].items.append(Item(_spec("far", {"far": Style("远处", "Far away", "point", "#000")}),
+                                  far))
+    view = [figure.metric_extent(c.panels[0].items[:3])]
+    assert "Far away" in [h.get_label() for h in figure.legend_entries(c, "en")]
+    assert "Far away" not in [h.get_label() for h in figure.legend_entries(c, "en", extents=view)]
+
+
+def _boxes(content: Content, options: FigureOptions) -> dict:
+    import matplotlib
+
+    with matplotlib.rc_context({"font.family": [fonts.cjk_font().name, "DejaVu Sans"]}):
+        fig = figure._draw(content, options)
+        r = fig.canvas.get_renderer()
+        texts = [t for t in fig.texts if t.get_text()]
+        return {"page": fig.bbox, "title": texts[0].get_window_extent(r),
+                "subtitle": texts[1].get_window_extent(r), "footer": texts[2].get_window_extent(r),
+                "legends": [lg.get_window_extent(r) for lg in fig.legends],
+                "maps": [ax.get_window_extent(r) for ax in fig.axes],
+                "footer_text": texts[2].get_text()}
+
+
+@pytest.mark.parametrize("target,w,h,lang", [
+    ("changning", 297, 210, "zh"), ("compare", 297, 210, "en"), ("overview", 120, 90, "en"),
+    ("changning", 90, 60, "zh"), ("compare", 90, 60, "zh"), ("compare", 100, 75, "en"),
+    ("jingan", 60, 90, "zh"),
+    ("layers:parks,line2", 90, 60, "en")])
+def test_title_legend_notes_and_maps_fit_the_page_without_overlapping(store, target, w, h, lang):
+    b = _boxes(figure.content_for(target, store), FigureOptions(w, h, 150, lang))
+    page = b["page"]
+    parts = [b["title"], b["subtitle"], b["footer"], *b["legends"], *b["maps"]]
+    for box in parts:  # nothing runs off the page (1 px of rounding allowed)
+        assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1
+    blocks = [b["subtitle"], b["footer"], *b["legends"]]
+    for i, one in enumerate(blocks):
+        for other in blocks[i + 1:] + b["maps"]:
+            assert not one.overlaps(other), (target, w, h)
+    if w >= 200:  # an A4 figure keeps its whole legend, base map included
+        assert b["legends"] and "legend" not in b["footer_text"].lower()
+        assert "图例" not in b["footer_text"]
+    else:  # a small one says what it left out of the legend
+        said = b["footer_text"].replace("\n", " ") + b["footer_text"].replace("\n", "")
+        assert b["legends"] or any(n in said for n in figure._LEGEND_NOTES)

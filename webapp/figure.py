@@ -11,7 +11,8 @@ import io
 import math
 import textwrap
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -95,6 +96,12 @@ class Item:
     spec: LayerSpec
     frame: gpd.GeoDataFrame
     labels: bool = True  # label its polygons and points (not its lines)
+
+    @cached_property
+    def metric(self) -> gpd.GeoDataFrame:
+        """The located features in METRIC_CRS, projected once per render (the legend, the
+        drawing and the labels all need them)."""
+        return located(self.frame).to_crs(METRIC_CRS)
 
 
 @dataclass
@@ -203,6 +210,32 @@ def legend_handle(style: Style, lang: str, k: float = 1.0):
                   linestyle=linestyle(style, k), label=label)
 
 
+def confidence_style(style: Style, confidence) -> Style:
+    """A point's style as the interactive map draws it (parkmap.js pointStyle): the plan
+    location's confidence sets fill opacity, weight and dashes (area-level: a hollow dashed
+    ring), so a figure does not show a guessed point as an exact one."""
+    from webapp.compose import CONFIDENCE_LOOK
+
+    look = CONFIDENCE_LOOK.get(confidence) if isinstance(confidence, str) else None
+    if not look:
+        return style
+    return replace(style, fill_opacity=look["fillOpacity"], weight=look["weight"],
+                   dash_array=look.get("dashArray") or style.dash_array)
+
+
+def confidence_legend(lang: str, k: float = 1.0) -> list:
+    """The interactive legend's "location confidence" group: a heading, then one grey
+    marker per confidence level."""
+    from webapp.compose import CONFIDENCE_LOOK, UI_TEXT
+
+    heading = Line2D([], [], linestyle="none", label=UI_TEXT[lang]["confidence"])
+    grey = Style("", "", "point", "#444444", fill_color="#444444", radius=5)
+    return [heading] + [
+        legend_handle(replace(confidence_style(grey, level), label_zh=look["label_zh"],
+                              label_en=look["label_en"]), lang, k)
+        for level, look in CONFIDENCE_LOOK.items()]
+
+
 def _polygon_path(geom) -> MplPath:
     """A (multi)polygon as one compound path: exterior and holes, even-odd filled."""
     verts, codes = [], []
@@ -237,7 +270,7 @@ def _draw_group(ax, geoms: gpd.GeoSeries, style: Style, z: float, k: float) -> N
         xy = shapely.get_coordinates(points.values)
         ax.scatter(xy[:, 0], xy[:, 1], marker="o", s=(2 * style.radius * PX_TO_PT * k) ** 2,
                    c=[face if style.fill_opacity else "none"], edgecolors=[edge],
-                   linewidths=lw, zorder=z + 0.2)
+                   linewidths=lw, linestyles=[linestyle(style, k)], zorder=z + 0.2)
 
 
 # --- labels -----------------------------------------------------------------------------
@@ -279,7 +312,7 @@ def _label_candidates(items: list[Item], lang: str, extent):
     for it in reversed(items):
         if not it.labels or it.spec.group == "context":
             continue
-        f = located(it.frame).to_crs(METRIC_CRS)
+        f = it.metric
         names = f[f"name_{lang}"] if f"name_{lang}" in f.columns else [None] * len(f)
         for name, geom in zip(names, f.geometry):
             if not isinstance(name, str) or not name:
@@ -332,8 +365,9 @@ def _scale_bar(ax, extent, fontsize: float):
         v = length * frac / (1000 if km else 1)
         ax.text(x0 + length * frac, y0 + bar_h * 1.8, f"{v:g}", ha="center", va="bottom",
                 fontsize=fontsize, zorder=62)
-    ax.text(x0 + length + 0.01 * w, y0, "km" if km else "m", ha="left", va="bottom",
-            fontsize=fontsize, zorder=62)
+    # the unit beside the bar's end, clear of the end's number (centred above it)
+    ax.annotate("km" if km else "m", (x0 + length, y0 + bar_h / 2), xytext=(fontsize * 0.8, 0),
+                textcoords="offset points", ha="left", va="center", fontsize=fontsize, zorder=62)
     return backdrop
 
 
@@ -380,12 +414,26 @@ def unlocated_notes(content: Content, lang: str) -> list[str]:
     return [t for _, _, t in notes]
 
 
-def legend_entries(content: Content, lang: str, k: float = 1.0) -> list:
-    """One handle per (layer, kind) actually drawn, in drawing order."""
-    handles, seen = [], set()
-    for panel in content.panels:
+def _in_view(item: Item, extent) -> gpd.GeoDataFrame:
+    """The item's located features (METRIC_CRS) whose bounding box meets ``extent``."""
+    if extent is None:
+        return item.metric
+    minx, miny, maxx, maxy = extent
+    return item.metric.cx[minx:maxx, miny:maxy]
+
+
+def legend_entries(content: Content, lang: str, k: float = 1.0, extents=None,
+                   base_map: bool = True) -> list:
+    """One handle per (layer, kind) drawn, in drawing order; ``extents`` (one per panel,
+    METRIC_CRS) leaves out what falls outside the frame, ``base_map=False`` the context
+    layers. When points with a plan-location confidence are drawn, the interactive legend's
+    confidence group follows."""
+    handles, seen, confident = [], set(), False
+    for panel, extent in zip(content.panels, extents or [None] * len(content.panels)):
         for it in panel.items:
-            f = located(it.frame)
+            if not base_map and it.spec.group == "context":
+                continue
+            f = _in_view(it, extent)
             kinds = f["kind"] if "kind" in f.columns else []
             for kind in dict.fromkeys(kinds):
                 style = it.spec.style_for(kind)
@@ -393,7 +441,10 @@ def legend_entries(content: Content, lang: str, k: float = 1.0) -> list:
                 if key not in seen:
                     seen.add(key)
                     handles.append(legend_handle(style, lang, k))
-    return handles
+            if "confidence" in f.columns and not confident:
+                points = f.geom_type.isin(["Point", "MultiPoint"])
+                confident = bool(f.loc[points, "confidence"].isin(["building", "street", "area"]).any())
+    return handles + (confidence_legend(lang, k) if confident else [])
 
 
 _RENDER_LOCK = threading.Lock()  # rc_context changes matplotlib's global rcParams
@@ -414,66 +465,166 @@ def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
     return buf.getvalue()
 
 
+# what a legend too big for the page leaves out: (zh, en) with the base map's entries, (zh, en)
+# with every entry
+_LEGEND_NOTES = ("底图（河流、道路、地铁）未列入图例", "Base map (rivers, roads, metro) not in the legend",
+                 "图幅过小，图例从略：见交互地图",
+                 "Legend left out: the figure is too small; see the interactive map")
+MIN_TEXT_PT = 4.0  # legend, notes and credits never get smaller than this (legible in print)
+_LEGEND_TRIES = ((1, 1.0), (1, 0.85), (1, 0.7), (2, 1.0), (2, 0.85), (2, 0.7))  # (columns, size)
+
+
+def _wrap(text_artist, texts: list[str], width_mm: float, dpi: int) -> None:
+    """Set ``texts`` on the artist, each wrapped to ``width_mm`` at its font: the characters
+    per line come from the measured width of the text itself, so CJK and Latin both fit."""
+    renderer = text_artist.figure.canvas.get_renderer()
+    lines = []
+    for t in texts:
+        text_artist.set_text(t)
+        w = text_artist.get_window_extent(renderer).width / dpi * MM_PER_INCH
+        chars = max(8, int(len(t) * width_mm / w)) if w > width_mm else len(t)
+        lines.append(textwrap.fill(t, chars))
+    text_artist.set_text("\n".join(lines))
+
+
+def _fit_width(text_artist, width_mm: float, dpi: int) -> None:
+    """Shrink a one-line text (down to 60 %) so it does not run off the page, then wrap."""
+    renderer = text_artist.figure.canvas.get_renderer()
+    w = text_artist.get_window_extent(renderer).width / dpi * MM_PER_INCH
+    if w > width_mm:
+        size = text_artist.get_fontsize()
+        text_artist.set_fontsize(max(size * 0.6, size * width_mm / w))
+        _wrap(text_artist, [text_artist.get_text()], width_mm, dpi)
+
+
+def _legend_extent(panel: Panel):
+    """A frame surely containing what the panel will show whatever its final aspect (the
+    legend is laid out before the map's size, hence its extent, is known)."""
+    e = panel.extent or metric_extent(panel.items)
+    wide, tall = fit_extent(e, 3.0), fit_extent(e, 1 / 3.0)
+    return wide[0], tall[1], wide[2], tall[3]
+
+
 def _draw(content: Content, options: FigureOptions) -> Figure:
-    """Landscape: maps left, legend and notes in a column on the right. Portrait: legend and
-    notes below the maps, measured first so the maps take exactly the space left."""
+    """Landscape: maps left, legend and notes in a column on the right (the legend takes a
+    second column or smaller type before it would cover the notes). Portrait: legend and
+    notes below the maps. Everything beside the maps is measured first, so the maps take
+    exactly the space left; sizes scale with the page (``k``, 1 at A4)."""
     lang = options.lang
-    W, H = options.width_mm, options.height_mm
+    W, H, dpi = options.width_mm, options.height_mm, options.dpi
     k = max(0.6, min(2.0, math.sqrt(W * H / (DEFAULT_WIDTH_MM * DEFAULT_HEIGHT_MM))))
-    fig = Figure(figsize=options.inches, dpi=options.dpi, facecolor="white")
+    fig = Figure(figsize=options.inches, dpi=dpi, facecolor="white")
     renderer = FigureCanvasAgg(fig).get_renderer()
 
-    def height_mm(artist) -> float:
-        return artist.get_window_extent(renderer).height / options.dpi * MM_PER_INCH
+    def size_mm(artist) -> tuple[float, float]:
+        box = artist.get_window_extent(renderer)
+        return box.width / dpi * MM_PER_INCH, box.height / dpi * MM_PER_INCH
 
-    margin, title_band, gap = 8.0, 16.0 * k, 6.0
+    margin, title_band, gap = 8.0 * k, 16.0 * k, 6.0 * k
     landscape = W >= H * 1.1
-    side = min(70.0 * k, 0.3 * W) if landscape else 0.0
-    fig.text(_mm(W, margin), 1 - _mm(H, margin), _pick(content, lang, "title"), ha="left",
-             va="top", fontsize=15 * k, fontweight="bold")
+    title = fig.text(_mm(W, margin), 1 - _mm(H, margin), _pick(content, lang, "title"),
+                     ha="left", va="top", fontsize=15 * k, fontweight="bold")
+    _fit_width(title, W - 2 * margin, dpi)
     other = "en" if lang == "zh" else "zh"
-    fig.text(_mm(W, margin), 1 - _mm(H, margin + 8.5 * k), _pick(content, other, "title"),
-             ha="left", va="top", fontsize=9 * k, color="#444")
+    subtitle = fig.text(_mm(W, margin), 1 - _mm(H, margin) - size_mm(title)[1] / H - _mm(H, 1.5 * k),
+                        _pick(content, other, "title"), ha="left", va="top", fontsize=9 * k,
+                        color="#444")
+    _fit_width(subtitle, W - 2 * margin, dpi)
+    title_band = max(title_band, size_mm(title)[1] + size_mm(subtitle)[1] + 4 * k)
 
-    # notes and credits, bottom left of the legend column (landscape) or of the page
-    lx = W - margin - side if landscape else margin
-    wrap_mm = side if landscape else W - 2 * margin
-    chars = max(20, int(wrap_mm / (2.4 * k if lang == "zh" else 1.3 * k)))
     notes = list(content.notes_zh if lang == "zh" else content.notes_en)
     notes += unlocated_notes(content, lang)
     credits = [("数据：" if lang == "zh" else "Data: ") + "; ".join(attributions(content))]
-    footer = fig.text(_mm(W, lx), _mm(H, margin), "\n".join(
-        textwrap.fill(t, chars) for t in notes + credits), ha="left", va="bottom",
-        fontsize=5.5 * k, color="#333", linespacing=1.3)
-    reserve = 5.5 * k * 1.3 / 72 * MM_PER_INCH  # one more line: labels left out (known later)
-    footer_h = height_mm(footer) + reserve
+    footer_pt = max(MIN_TEXT_PT, 5.5 * k)
+    footer = fig.text(0, _mm(H, margin), "", ha="left", va="bottom", fontsize=footer_pt,
+                      color="#333", linespacing=1.3)
+    reserve = footer_pt * 1.3 / 72 * MM_PER_INCH  # one more line: labels left out (known later)
 
-    handles = legend_entries(content, lang, k)
-    legend_opts = dict(handles=handles, frameon=False, fontsize=7.5 * k,
-                       title="图例" if lang == "zh" else "Legend", title_fontsize=8.5 * k,
-                       alignment="left", handlelength=2.4, borderaxespad=0)
-    bottom = 0.0
-    if handles and landscape:
-        room = H - 2 * margin - title_band - footer_h - 2
-        for shrink in (1.0, 0.85, 0.7, 0.55):  # a long legend gets smaller, not over the notes
-            legend = fig.legend(loc="upper left", ncol=1, bbox_to_anchor=(
-                _mm(W, lx), _mm(H, H - margin - title_band)),
-                **{**legend_opts, "fontsize": 7.5 * k * shrink,
-                   "title_fontsize": 8.5 * k * shrink})
-            if height_mm(legend) <= room or shrink == 0.55:
+    rough = [_legend_extent(p) for p in content.panels]
+    handles = legend_entries(content, lang, k, rough)
+    legend_opts = dict(frameon=False, title="图例" if lang == "zh" else "Legend",
+                       alignment="left", handlelength=2.4, borderaxespad=0, columnspacing=1.2)
+    top = _mm(H, H - margin - title_band)
+    side, bottom, legend = 0.0, 0.0, None
+    if landscape:
+        base_side, max_side = min(70.0 * k, 0.3 * W), 0.5 * (W - 2 * margin)
+        fitted = False
+        # the notes go under the legend, or across the foot of the page; on a small page the
+        # base map's entries (rivers, roads, metro: what any map shows) leave the legend
+        # and on a page too small for any legend, a note says so rather than text overlapping
+        attempts = [("all", False), ("all", True)]
+        if handles:
+            attempts += [("plan", True), ("none", False), ("none", True)]
+        for entries, footer_below in attempts:
+            if entries != "all":
+                handles = (legend_entries(content, lang, k, rough, base_map=False)
+                           if entries == "plan" else [])
+                notes = [n for n in notes if n not in _LEGEND_NOTES] + [
+                    _LEGEND_NOTES[(0 if entries == "plan" else 2) + (lang == "en")]]
+            for ncol, shrink in (_LEGEND_TRIES if handles else ((1, 1.0),)):
+                if handles:
+                    legend = fig.legend(handles=handles, loc="upper left", ncol=ncol,
+                                        bbox_to_anchor=(0, top),
+                                        fontsize=max(MIN_TEXT_PT, 7.5 * k * shrink),
+                                        title_fontsize=max(MIN_TEXT_PT, 8.5 * k * shrink),
+                                        labelspacing=0.5 if shrink == 1.0 else 0.3,
+                                        **legend_opts)
+                lw, lh = size_mm(legend) if legend else (0.0, 0.0)
+                side = min(max(base_side, lw), max_side)
+                _wrap(footer, notes + credits, W - 2 * margin if footer_below else side, dpi)
+                footer_h = size_mm(footer)[1] + reserve + 2 * k
+                room = H - 2 * margin - title_band - footer_h
+                map_room = room if footer_below else H - 2 * margin - title_band
+                if lw <= max_side and lh <= room and map_room >= 20:
+                    fitted = True
+                    break
+                if legend is not None:
+                    legend.remove()
+                    legend = None
+            if fitted:
                 break
-            legend.remove()
-    elif handles:
-        legend = fig.legend(loc="lower left", ncol=2, bbox_to_anchor=(
-            _mm(W, margin), _mm(H, margin + footer_h + 2)), **legend_opts)
-        bottom = footer_h + 2 + height_mm(legend) + 4
-    elif not landscape:
-        bottom = footer_h + 4
+        else:
+            raise FigureParamError(f"{W:g}x{H:g} mm is too small for this map's legend and "
+                                   "notes; make the figure larger")
+        if legend is None and footer_below:
+            side = 0.0  # nothing left beside the maps
+        lx = W - margin - side
+        footer.set_x(_mm(W, margin if footer_below else lx))
+        bottom = footer_h if footer_below else 0.0
+        if legend is not None:
+            legend.set_bbox_to_anchor((_mm(W, lx), top), transform=fig.transFigure)
+    else:
+        footer.set_x(_mm(W, margin))
+        for entries in ("all", "plan", "none") if handles else ("all",):
+            if entries != "all":
+                handles = (legend_entries(content, lang, k, rough, base_map=False)
+                           if entries == "plan" else [])
+                notes = [n for n in notes if n not in _LEGEND_NOTES] + [
+                    _LEGEND_NOTES[(0 if entries == "plan" else 2) + (lang == "en")]]
+            _wrap(footer, notes + credits, W - 2 * margin, dpi)
+            footer_h = size_mm(footer)[1] + reserve
+            bottom = footer_h + 4 * k
+            if handles:
+                for ncol, shrink in ((2, 1.0), (2, 0.85), (2, 0.7), (1, 0.7)):
+                    legend = fig.legend(handles=handles, loc="lower left", ncol=ncol,
+                                        bbox_to_anchor=(_mm(W, margin), _mm(H, margin + footer_h + 2 * k)),
+                                        fontsize=max(MIN_TEXT_PT, 7.5 * k * shrink),
+                                        title_fontsize=max(MIN_TEXT_PT, 8.5 * k * shrink),
+                                        **legend_opts)
+                    if size_mm(legend)[0] <= W - 2 * margin or ncol == 1:
+                        break
+                    legend.remove()
+                bottom = footer_h + 2 * k + size_mm(legend)[1] + 4 * k
+            if H - 2 * margin - title_band - bottom >= 20 or entries == "none":
+                break
+            if legend is not None:
+                legend.remove()
+                legend = None
 
     map_h = H - 2 * margin - title_band - bottom
     if map_h < 20:
-        raise FigureParamError(f"{W:g}x{H:g} mm leaves no room for the map under its legend; "
-                               "make the figure taller")
+        raise FigureParamError(f"{W:g}x{H:g} mm leaves no room for the map beside its title, "
+                               "legend and notes; make the figure larger")
     map_w = W - 2 * margin - (side + margin / 2 if side else 0)
     n = len(content.panels)
     pw = (map_w - gap * (n - 1)) / n
@@ -492,7 +643,7 @@ def _draw(content: Content, options: FigureOptions) -> Figure:
     if omitted:
         notes.append(f"{omitted} 个标注因空间不足省略" if lang == "zh"
                      else f"{omitted} labels left out for lack of space")
-        footer.set_text("\n".join(textwrap.fill(t, chars) for t in notes + credits))
+        _wrap(footer, notes + credits, W - 2 * margin if bottom or not side else side, dpi)
     return fig
 
 
@@ -507,16 +658,17 @@ def _draw_panel(ax, panel: Panel, extent, k: float) -> None:
     for spine in ax.spines.values():
         spine.set_linewidth(0.6)
     for layer_no, it in enumerate(panel.items):
-        f = located(it.frame).to_crs(METRIC_CRS)
-        f = f.cx[minx:maxx, miny:maxy]  # bbox pre-filter; matplotlib clips the rest
+        f = _in_view(it, extent)  # bbox pre-filter; matplotlib clips the rest
         if not len(f):
             continue
-        kinds = f["kind"] if "kind" in f.columns else pd.Series([None] * len(f), index=f.index)
-        for kind in dict.fromkeys(kinds):
-            style = it.spec.style_for(kind)
-            _draw_group(ax, f.geometry[kinds == kind], style, z=1 + layer_no, k=k)
-    ax.set_xlabel("")  # geopandas labels the axes with the CRS units
-    ax.set_ylabel("")
+        none = pd.Series([None] * len(f), index=f.index)
+        kinds = f["kind"] if "kind" in f.columns else none
+        points = f.geom_type.isin(["Point", "MultiPoint"])
+        # points take their confidence's look, as on the interactive map; other shapes do not
+        looks = f["confidence"].where(points, None) if "confidence" in f.columns else none
+        for (kind, conf), group in f.geometry.groupby([kinds, looks], dropna=False, sort=False):
+            style = confidence_style(it.spec.style_for(kind), conf)
+            _draw_group(ax, group, style, z=1 + layer_no, k=k)
 
 
 # --- what to draw: named maps, layer lists ------------------------------------------------
