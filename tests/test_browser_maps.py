@@ -35,10 +35,11 @@ def server(built):
 class Visit:
     """One page with its console errors, dialogs and every request it tried to make."""
 
-    def __init__(self, browser, base: str, also: tuple[str, ...] = ()):
+    def __init__(self, browser, base: str, also: tuple[str, ...] = (), width: int = 1280,
+                 height: int = 800):
         self.base = base
         local = tuple(b + "/" for b in (base, *also))
-        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
+        self.context = browser.new_context(viewport={"width": width, "height": height})
         self.page = self.context.new_page()
         self.errors, self.dialogs, self.requests, self.outside = [], [], [], []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -68,8 +69,8 @@ class Visit:
 def visit(browser, server):
     visits = []
 
-    def make(base=None):
-        v = Visit(browser, base or server.base)
+    def make(base=None, **viewport):
+        v = Visit(browser, base or server.base, **viewport)
         visits.append(v)
         return v
 
@@ -248,6 +249,30 @@ def test_panel_zooms_to_a_park_and_opens_it(visit, built):
     lon, lat = park["geometry"]["coordinates"]
     center = page.evaluate("[Parkmap.map.getCenter().lat, Parkmap.map.getCenter().lng]")
     assert abs(center[0] - lat) < 0.01 and abs(center[1] - lon) < 0.01
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_on_a_phone_the_map_is_not_covered_by_its_controls(visit, lang):
+    """At 400 px the layer control and the legend start collapsed (open, they covered the
+    whole map); a tap on the control's button opens it, a tap on the map closes it."""
+    v = visit(width=400, height=800)
+    page = v.open(f"/map/overview?lang={lang}")
+    control = page.locator(".leaflet-control-layers")
+    assert "leaflet-control-layers-expanded" not in control.get_attribute("class")
+    assert page.locator(".pm-legend").evaluate("d => d.open") is False
+    box = page.locator(".pm-mapbox").bounding_box()
+    assert box["width"] == 400 and box["height"] > 800 / 3
+    page.locator(".leaflet-control-layers-toggle").click()
+    assert "leaflet-control-layers-expanded" in control.get_attribute("class")
+    assert page.locator(".leaflet-control-layers-overlays label").count() == len(MAPS[2].layers)
+    page.mouse.click(box["x"] + 200, box["y"] + box["height"] - 60)
+    assert "leaflet-control-layers-expanded" not in control.get_attribute("class")
+    assert v.errors == []
+    wide = visit()
+    wide.open(f"/map/overview?lang={lang}")
+    assert "leaflet-control-layers-expanded" in wide.page.locator(
+        ".leaflet-control-layers").get_attribute("class")
+    assert wide.page.locator(".pm-legend").evaluate("d => d.open") is True
 
 
 def test_fullscreen_button_toggles_the_map(visit):

@@ -206,14 +206,17 @@ class ParkmapUI(MacroElement):
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-            Parkmap.ui({{ this._parent.get_name() }}, {{ this.config_json }});
+            Parkmap.ui({{ this._parent.get_name() }}, {{ this.config_json }}
+                {%- if this.layer_control %}, {{ this.layer_control.get_name() }}{% endif %});
         {% endmacro %}
     """)
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, layer_control: folium.LayerControl | None = None):
         super().__init__()
         self._name = "ParkmapUI"
         self.config_json = _js_json(config)
+        # named at render time (after _number_elements), so the JS can collapse it on phones
+        self.layer_control = layer_control
 
 
 def _layer_spec(spec, lang: str) -> dict:
@@ -319,8 +322,9 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         PlanLayer(js_spec, o.source, name=str(escape(o.name or js_spec["title"])),
                   show=o.show).add_to(m)
 
+    layer_control = None
     if "layers" in controls:
-        folium.LayerControl(collapsed=compact).add_to(m)
+        layer_control = folium.LayerControl(collapsed=compact).add_to(m)
     ParkmapUI({
         "lang": lang,
         "controls": [c for c in controls if c != "layers"],
@@ -331,7 +335,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         "text": UI_TEXT[lang],
         "urlState": url_state,
         "compact": compact,
-    }).add_to(m)
+    }, layer_control).add_to(m)
     _number_elements(m.get_root())
     return m
 

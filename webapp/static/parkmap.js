@@ -1,7 +1,9 @@
 /* parkmap.js: our Leaflet glue for the pages webapp/compose.py writes.
  *
  * Parkmap.layer(map, spec, source) -> an L.geoJSON overlay, filled from source.url or source.data.
- * Parkmap.ui(map, config)          -> legend, search, fullscreen, scale bar, URL state.
+ * Parkmap.ui(map, config[, layersControl]) -> legend, search, fullscreen, scale bar, URL state;
+ *                                    on a narrow map (a phone) the layer control and legend
+ *                                    start collapsed, so the map itself stays visible.
  * Parkmap.focus(featureId)          -> zoom to a feature and open its popup.
  * Parkmap.ready                     -> a Promise resolved when every layer has loaded.
  *
@@ -14,7 +16,9 @@
   var configure;
   var configured = new Promise(function (resolve) { configure = resolve; });  // by Parkmap.ui
   var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], config: null, map: null,
-                            ready: null, atPoint: {}};
+                            ready: null, atPoint: {}, collapsed: false};
+  // Below this map width (px) open panels would cover the map: start them collapsed.
+  var NARROW = 600;
 
   function pointKey(f) {
     return f.geometry && f.geometry.type === "Point" ? f.geometry.coordinates.join(",") : null;
@@ -141,7 +145,7 @@
     var isPoint = f.geometry && f.geometry.type === "Point";
     lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
     // Small embeds scroll inside the popup; full pages keep it clear of the open layer control.
-    var height = P.map ? P.map.getSize().y : 600, top = P.config.compact ? 10 : 170;
+    var height = P.map ? P.map.getSize().y : 600, top = P.collapsed ? 10 : 170;
     lyr.bindPopup(function () { return popup(f); },
                   {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - top - 100)),
                    autoPanPaddingTopLeft: L.point(50, top)});
@@ -243,7 +247,7 @@
 
   function legend(config) {
     var box = el("details", "pm-legend leaflet-control");
-    box.open = !config.compact;
+    box.open = !P.collapsed;
     box.appendChild(el("summary", "pm-legend-title", config.text.legend));
     var hasPoints = false;
     config.legend.forEach(function (group) {
@@ -381,9 +385,19 @@
       .replace(/(<a href=")[^"]*(")/, function (m, a, b) { return a + full + b; });
   }
 
-  P.ui = function (map, config) {
+  P.ui = function (map, config, layersControl) {
     P.map = map;
     P.config = config;
+    P.collapsed = config.compact || map.getSize().x < NARROW;
+    if (layersControl && P.collapsed && !layersControl.options.collapsed) {
+      // Leaflet wires its collapse behaviour at creation only. A tap anywhere on the map closes
+      // it again: a DOM listener, as Leaflet's map "click" skips taps on features.
+      layersControl.options.collapsed = true;
+      layersControl.collapse();
+      map.getContainer().addEventListener("click", function (e) {
+        if (!layersControl.getContainer().contains(e.target)) layersControl.collapse();
+      });
+    }
     var has = function (c) { return config.controls.indexOf(c) >= 0; };
     if (has("search")) control("topleft", function () { return searchBox(config); }).addTo(map);
     if (has("fullscreen")) control("topleft", function () { return fullscreenButton(map, config); }).addTo(map);
