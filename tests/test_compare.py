@@ -107,7 +107,7 @@ def test_then_and_now(client):
     assert now["total"]["area_km2"] == then["total"]["area_km2"]
     assert result["overlap"]["overlap_share_left"] == pytest.approx(1.0, abs=1e-4)
     for layout, until in (("changning_2021", 2021), ("changning_2024", 2024)):
-        for lid in ("parks", "changning_zones"):
+        for lid in ("parks", "changning_zones") + (("added",) if until == 2024 else ()):
             doc = client.get(f"/api/layouts/{layout}/layers/{lid}.geojson").get_json()
             for f in doc["features"]:
                 p = f["properties"]
@@ -116,10 +116,17 @@ def test_then_and_now(client):
                 assert isinstance(p["year"], int)
             ids = {f["properties"]["id"] for f in doc["features"]}
             if lid == "parks":
-                assert (ADDED_2024 <= ids) == (until == 2024)
-    silicon = [f for f in client.get("/api/layouts/changning_2024/layers/parks.geojson").get_json()
-               ["features"] if f["properties"]["id"] == "park-shanghai-silicon-alley"][0]
+                assert not ADDED_2024 & ids  # 2021: not named yet; 2024: drawn as 'added'
+            if lid == "added":  # what the 2024 reply added, drawn apart in its own colour
+                assert ADDED_2024 <= ids and {f["properties"]["year"] for f in doc["features"]} == {2024}
+    added = client.get("/api/layouts/changning_2024/layers/added.geojson").get_json()["features"]
+    drawn = client.get("/api/layouts/changning_2024/layers/parks.geojson").get_json()["features"]
+    assert len(added) + len(drawn) == now["parks_located"] + now["parks_unlocated"]  # all counted
+    silicon = [f for f in added if f["properties"]["id"] == "park-shanghai-silicon-alley"][0]
     assert silicon["properties"]["named_in"] == ["004"] and silicon["properties"]["year"] == 2024
+    assert client.get("/api/layouts/changning_2021/layers/added.geojson").status_code == 404
+    page = client.get("/compare?left=changning_2021&right=changning_2024&lang=en").get_data(as_text=True)
+    assert "Parks added after 2021" in page and "/api/layouts/changning_2024/layers/added.geojson" in page
 
 
 def test_api_compare_json_carries_definitions(client):

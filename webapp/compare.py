@@ -64,13 +64,15 @@ class LayoutLayers:
 
 
 def layer_text(layout: Layout, store, layer_id: str, datum: str = "WGS84") -> str:
-    """GeoJSON of one layer as a layout draws it (``draft`` = the uploaded draft itself)."""
-    if layer_id == DRAFT_LAYER.id and layout.draft is not None:
-        gdf = layout.draft
+    """GeoJSON of one layer as a layout draws it (``draft`` = the uploaded draft itself,
+    ``added`` = the parks a later document added; see Layout.overlays)."""
+    overlays = layout.overlays()
+    if layer_id in overlays:
+        gdf = overlays[layer_id][1]
     else:
         if layer_id not in layout.layers:
-            raise UnknownLayout(f"layout {layout.id!r} draws no layer {layer_id!r}; it draws: "
-                                + ", ".join(layout.layers + (("draft",) if layout.draft is not None else ())))
+            raise UnknownLayout(f"layout {layout.id!r} draws no layer {layer_id[:40]!r}; it draws: "
+                                + ", ".join((*layout.layers, *overlays)))
         gdf = LayoutLayers(layout, store).frame(layer_id)
     if datum != "WGS84":
         gdf = convert_frame(gdf, "WGS84", datum)
@@ -93,11 +95,12 @@ def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, da
         return c.default_data_url(layer_id, layer_datum)
 
     extra = []
-    if layout.draft is not None:
-        source = (c.layer_source(data, url=_layout_layer_url(layout, DRAFT_LAYER.id, datum))
+    for layer_id, (spec, _) in layout.overlays().items():
+        source = (c.layer_source(data, url=_layout_layer_url(layout, layer_id, datum))
                   if data == "url" else
-                  c.layer_source(data, text=layer_text(layout, store, DRAFT_LAYER.id, datum)))
-        extra.append(c.Overlay(DRAFT_LAYER, source, name=layout.title(lang)))
+                  c.layer_source(data, text=layer_text(layout, store, layer_id, datum)))
+        extra.append(c.Overlay(spec, source,
+                               name=layout.title(lang) if spec is DRAFT_LAYER else None))
     # compact: half-width panes are small; an open layer control and legend covered most of
     # one (the other layout's district sat under them). Both are one click away.
     m = c.compose(layout.layers, lang=lang, basemap=basemap, view=view, controls=controls,
@@ -420,7 +423,7 @@ def api_layout(layout_id: str):
     body = _layout_json(layout.metadata())
     body["figures"] = figures(layout, store)
     body["urls"]["layers"] = {lid: url_for("compare.layout_layer", layout_id=layout.id, layer_id=lid)
-                              for lid in layout.layers + (("draft",) if layout.draft is not None else ())}
+                              for lid in (*layout.layers, *layout.overlays())}
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-cache"
     return resp

@@ -8,7 +8,7 @@ draws, per registry layer, filtered where the layout differs from the layer as b
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import pandas as pd
@@ -16,8 +16,10 @@ import pandas as pd
 from geo import metrics
 from geo.errors import ParkmapError
 from layers.places import SEED_YEAR
+from layers.registry import get_layer
+from layers.spec import LayerSpec
 from layers.store import LayerStore
-from webapp.drafts import DraftStore
+from webapp.drafts import DRAFT_LAYER, DraftStore
 
 # The year each plan document first names things: the one table places.csv is checked
 # against (002, city-wide, names no place).
@@ -47,6 +49,7 @@ class LayoutDef:
     axis: bool = False  # the Line 2 innovation axis is one of its units
     until_year: int | None = None  # parks (and areas) named in documents up to this year
     tag_years: bool = False  # tag features with the documents and years naming them
+    added_after: int | None = None  # draw parks first named after this year in their own colour
 
 
 _CHANGNING_LAYERS = ("context", "districts", "changning_zones", "line2", "parks")
@@ -81,7 +84,7 @@ LAYOUTS: tuple[LayoutDef, ...] = (
               "Hongqiao renewal sites, Hongqiao Development Zone; each tagged with the documents "
               "and year that name it.",
               "changning", "changning_zones", _CHANGNING_LAYERS, _CHANGNING_VIEW,
-              until_year=2024, tag_years=True),
+              until_year=2024, tag_years=True, added_after=2021),
 )
 DEFAULT_LEFT, DEFAULT_RIGHT = "changning_zones", "jingan_layout"
 
@@ -102,6 +105,14 @@ class Layout:
     frames: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # overrides of layers
     draft: gpd.GeoDataFrame | None = None
     draft_meta: dict | None = None
+    added: tuple[LayerSpec, gpd.GeoDataFrame] | None = None  # parks named after added_after
+
+    def overlays(self) -> dict[str, tuple[LayerSpec, gpd.GeoDataFrame]]:
+        """Layers its map draws that are not registry layers (drawn last), by id."""
+        out = {DRAFT_LAYER.id: (DRAFT_LAYER, self.draft)} if self.draft is not None else {}
+        if self.added is not None:
+            out[self.added[0].id] = self.added
+        return out
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -177,6 +188,21 @@ def _concat(frames) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
+ADDED_COLOUR, ADDED_FILL = "#ad1457", "#ec407a"
+
+
+def added_spec(after: int, kinds) -> LayerSpec:
+    """The parks layer's look for ``kinds``, in one loud colour and a size larger: the parks
+    a later document added, which otherwise sit unnoticed among the earlier ones."""
+    parks = get_layer("parks")
+    styles = {k: replace(st, label_zh=f"{after}年后新增：{st.label_zh}",
+                         label_en=f"Added after {after}: {st.label_en}", color=ADDED_COLOUR,
+                         fill_color=ADDED_FILL, radius=st.radius + 3)
+              for k, st in parks.styles.items() if k in set(kinds)}
+    return replace(parks, id="added", title_zh=f"{after}年后新增的园区",
+                   title_en=f"Parks added after {after}", styles=styles)
+
+
 def _builtin(d: LayoutDef, store: LayerStore) -> Layout:
     parks = store.frame("parks")
     parks = parks[parks["district"] == d.district].reset_index(drop=True)
@@ -185,12 +211,17 @@ def _builtin(d: LayoutDef, store: LayerStore) -> Layout:
     if d.until_year:
         parks = frames["parks"] = _tag_years(parks, d.until_year)
         zones = frames[d.unit_layer] = _tag_years(zones, d.until_year)
+    added = None
+    if d.added_after:  # drawn apart (counted with the rest: ``parks`` keeps them)
+        new = (parks["year"] > d.added_after).to_numpy(bool)
+        frames["parks"] = parks[~new].reset_index(drop=True)
+        added = (added_spec(d.added_after, parks.loc[new, "kind"]), parks[new].reset_index(drop=True))
     units = _units(zones, d.unit_kinds)
     if d.axis:
         line2 = store.frame("line2")
         units = _concat([units, line2[line2["kind"] == "innovation_axis"]])
     return Layout(d.id, d.title_zh, d.title_en, d.description_zh, d.description_en, d.district,
-                  d.layers, d.view, units.reset_index(drop=True), parks, frames)
+                  d.layers, d.view, units.reset_index(drop=True), parks, frames, added=added)
 
 
 def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
