@@ -90,7 +90,7 @@ def test_changning_zones_partition_the_district(client, built):
     assert f["line2_distance_median_m"] > 0
 
 
-def test_jingan_axis_and_belts(client):
+def test_jingan_axis_and_belts(client, built):
     f = compare(client, "changning_zones", "jingan_layout")["right"]["figures"]
     kinds = [(u["id"].split("-")[2], u["kind"]) for u in f["units"]]
     assert kinds == [("axis", "line"), ("belt", "area"), ("belt", "area"), ("belt", "area")]
@@ -98,6 +98,11 @@ def test_jingan_axis_and_belts(client):
     assert 0 < f["total"]["area_km2"] <= sum(u["area_km2"] for u in belts) + 1e-6
     assert 0 < f["total"]["share_of_district"] < 1
     assert 0 < f["line2_length_km"] < 8  # Line 2 only crosses Jing'an's south
+    # its parks: the parks layer's Jing'an ones and the 一园 (市北) drawn in the layout's own layer
+    parks = LayerStore(built).frame("parks")
+    ours = parks[parks["district"] == "jingan"]
+    assert f["parks_located"] == int(ours.geometry.notna().sum()) + 1
+    assert f["parks_unlocated"] == int(ours.geometry.isna().sum())
 
 
 def test_then_and_now(client):

@@ -216,6 +216,10 @@ def _builtin(d: LayoutDef, store: LayerStore) -> Layout:
         new = (parks["year"] > d.added_after).to_numpy(bool)
         frames["parks"] = parks[~new].reset_index(drop=True)
         added = (added_spec(d.added_after, parks.loc[new, "kind"]), parks[new].reset_index(drop=True))
+    # A park drawn in the layout's own layer (Jing'an's 一园, 市北) is one of its parks too.
+    own_parks = zones[zones["kind"] == "park"] if "kind" in zones else zones.iloc[:0]
+    if len(own_parks):
+        parks = _concat([parks, own_parks])
     units = _units(zones, d.unit_kinds)
     if d.axis:
         line2 = store.frame("line2")
