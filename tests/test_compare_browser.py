@@ -194,3 +194,15 @@ def test_upload_a_draft_from_the_page(page, base, tmp_path):
     assert "draft:" not in page.url and page.inner_text("#pmc-drafts").strip() == ""
     # the 400 of the rejected upload is the only console error, and it is expected
     assert [p for p in page.problems if "400" not in p] == []
+
+
+def test_a_failed_delete_says_why(page, base):
+    r = page.request.post(f"{base}/api/layouts?name=gone", data="lon,lat\n121.42,31.21\n",
+                          headers={"Content-Type": "text/csv"})
+    lid = r.json()["id"]
+    open_compare(page, base, f"/compare?left=changning_zones&right={lid}&lang=en")
+    page.request.delete(f"{base}/api/layouts/{lid}")  # deleted elsewhere meanwhile
+    page.click(f"#pmc-drafts li[data-id='{lid}'] button[data-delete]")
+    page.wait_for_selector("#pmc-drafts .pmc-error")
+    assert "deleted, or never stored" in page.inner_text("#pmc-drafts .pmc-error")
+    assert [p for p in page.problems if "404" not in p] == []

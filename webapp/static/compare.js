@@ -121,7 +121,14 @@
       if (!b) return;
       fetch(b.getAttribute("data-delete"), {method: "DELETE", headers: {Accept: "application/json"}})
         .then(function (r) {
-          if (!r.ok) return;
+          if (!r.ok) {  // say why (e.g. already deleted elsewhere) instead of doing nothing
+            return r.json().then(function (body) { return body.error; }, function () { return String(r.status); })
+              .then(function (msg) {
+                var p = b.parentNode.querySelector(".pmc-error") || b.parentNode.appendChild(el("p"));
+                p.className = "pmc-error";
+                p.textContent = msg;
+              });
+          }
           var id = b.closest("li").getAttribute("data-id"), params = new URLSearchParams(location.search);
           ["left", "right"].forEach(function (s) { if (params.get(s) === id) params.delete(s); });
           location.assign(location.pathname + "?" + params.toString());
