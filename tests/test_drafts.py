@@ -149,6 +149,11 @@ def test_rejections_say_what_and_where(data, kw, message):
     assert message in str(err) and err.status == 400
 
 
+def test_messages_quote_long_values_short():
+    err = rejected(b"<kml/>", filename="dir/" + "a" * 5000 + ".kml" + "x" * 3000)
+    assert str(err).startswith("a" * 40 + ": expected a GeoJSON") and len(str(err)) < 200
+
+
 def test_wrong_geometry_type():
     gc = {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [LON, LAT]}]}
     err = rejected(fc(square(), gc))

@@ -103,8 +103,8 @@ def _format(filename: str | None, text: str) -> str:
     if ext == ".csv":
         return "csv"
     if ext:
-        raise DraftError(f"{filename}: expected a GeoJSON (.geojson, .json) or CSV (.csv) file, "
-                         f"not {ext}")
+        raise DraftError(f"{Path(filename).name[:40]}: expected a GeoJSON (.geojson, .json) or "
+                         f"CSV (.csv) file, not {ext[:40]}")
     return "geojson" if text.lstrip()[:1] in ("{", "[") else "csv"
 
 
