@@ -148,7 +148,41 @@ def test_export_replaces_an_earlier_export(tmp_path, layers_dir, monkeypatch):
     export.export_site(out, layers_dir=layers_dir, options=SMALL, log=lambda _: None)
     assert not (out / "stale.html").exists()
     assert (out / "index.html").is_file() and (out / export.MARKER).is_file()
-    assert not list(tmp_path.glob(".site.partial*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no stage or old copy left
+
+
+def test_export_never_deletes_a_folder_beside_its_target(tmp_path, layers_dir, monkeypatch):
+    # an earlier version staged in the fixed name ".site.partial" and removed whatever was there
+    mine = tmp_path / ".site.partial"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    from webapp.maps import MAPS as all_maps
+
+    monkeypatch.setattr(export, "MAPS", all_maps[:1])
+    monkeypatch.setattr(export, "LANGS", ("en",))
+    export.export_site(tmp_path / "site", layers_dir=layers_dir, options=SMALL, log=lambda _: None)
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.partial", "site"]
+
+
+def test_failed_export_leaves_the_earlier_one_and_no_stage(tmp_path, layers_dir, monkeypatch):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / export.MARKER).write_text("", encoding="utf-8")
+    (out / "index.html").write_text("earlier", encoding="utf-8")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    from webapp.maps import MAPS as all_maps
+
+    monkeypatch.setattr(export, "MAPS", all_maps[:1])
+    monkeypatch.setattr(export, "LANGS", ("en",))
+    monkeypatch.setattr(export, "_index", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_site(out, layers_dir=layers_dir, options=SMALL, log=lambda _: None)
+    assert (out / "index.html").read_text(encoding="utf-8") == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
 
 
 @pytest.mark.browser

@@ -13,6 +13,7 @@ leaves half a site, and OUT is replaced only if it is empty or an earlier export
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -62,10 +63,10 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
     _check_target(out)
     store = LayerStore(layers_dir)
     store.index()  # fails early, with the hint to run `parkmap build`, if nothing is built
-    stage = out.parent / f".{out.name}.partial"
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh hidden sibling (same file system, so the final move is a rename): never a
+    # folder someone else made, which a fixed name could be
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     from webapp import create_app
 
     app = create_app({"LAYERS_DIR": str(store.dir)})  # for its CSV download and templates
@@ -87,9 +88,14 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
             log(f"[{i}/{len(steps)}] {what} ({time.perf_counter() - started:.1f} s)")
         (stage / MARKER).write_text("written by `parkmap export`; replaced by the next one\n",
                                     encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
+        _check_target(out)  # still empty or ours after the minutes the steps took
+        old = None
+        if out.exists():  # set the earlier export aside first: out is never missing
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            out.replace(old / "site")
         stage.replace(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -182,6 +188,7 @@ def _index(stage: Path, store: LayerStore) -> None:
     built = store.index().get("generated", "")
     cards = []
     for m in MAPS:
+        desc = {lang: escape(describe_map(m.id, store, lang)) for lang in ("zh", "en")}
         links = " · ".join(
             f'<a href="{map_page_name(m.id, lang)}" lang="{lang}">{LANG_NAMES[lang]}</a>'
             f' (<a href="{figure_name(m.id, lang)}">PNG</a>)' for lang in LANGS)
@@ -189,9 +196,9 @@ def _index(stage: Path, store: LayerStore) -> None:
   <h2><a href="{map_page_name(m.id, 'zh')}">{escape(m.title_zh)}</a></h2>
   <p lang="en"><a href="{map_page_name(m.id, 'en')}">{escape(m.title_en)}</a></p>
   <a href="{map_page_name(m.id, 'zh')}"><img src="{figure_name(m.id, 'zh')}" width="420"
-     alt="{escape(describe_map(m.id, store, 'zh'))}" style="max-width:100%;height:auto"></a>
-  <p>{escape(describe_map(m.id, store, 'zh'))}</p>
-  <p lang="en">{escape(describe_map(m.id, store, 'en'))}</p>
+     alt="{desc['zh']}" style="max-width:100%;height:auto"></a>
+  <p>{desc['zh']}</p>
+  <p lang="en">{desc['en']}</p>
   <p>{links}</p>
 </li>""")
     compare = figure.content_for(COMPARE, store)
