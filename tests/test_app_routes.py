@@ -143,6 +143,21 @@ def test_amap_basemap_shifts_data_and_allows_its_tiles(client):
     assert "OpenStreetMap" in osm.get_data(as_text=True)  # attribution
 
 
+def test_amap_page_opens_at_the_shifted_centre_of_its_wgs84_view(client):
+    """``view`` names a WGS84 place on every basemap: on GCJ-02 tiles the map opens where that
+    place is drawn (like the data), and parkmap.js writes the view back by the same offset."""
+    from geo.datum import wgs84_to_gcj02
+
+    html = client.get("/map/changning?basemap=amap&view=31.2,121.4,15").get_data(as_text=True)
+    lat, lon = (float(x) for x in re.search(r"center: \[([^,]+), ([^\]]+)\]", html).groups())
+    glon, glat = wgs84_to_gcj02(121.4, 31.2)
+    assert (lat, lon) == pytest.approx((glat, glon), abs=1e-6)
+    offset = json.loads(re.search(r'"viewOffset":(\[[^\]]*\])', html).group(1))
+    assert offset == pytest.approx([glat - 31.2, glon - 121.4], abs=1e-6)
+    osm = client.get("/map/changning?basemap=osm&view=31.2,121.4,15").get_data(as_text=True)
+    assert "center: [31.2, 121.4]" in osm and '"viewOffset":[0.0,0.0]' in osm
+
+
 def test_basemap_none_policy_allows_only_this_app(client):
     csp = client.get("/map/jingan").headers["Content-Security-Policy"]
     assert "img-src 'self' data:;" in csp and "default-src 'self'" in csp

@@ -310,16 +310,21 @@ def test_view_and_layers_are_kept_in_the_url(visit):
 def test_amap_moves_a_station_by_the_gcj02_shift(visit, built):
     station = next(f for f in _features(built, "line2") if f["properties"]["name_zh"] == "中山公园")
     fid = station["properties"]["id"]
-    pos = {}
+    lon, lat = station["geometry"]["coordinates"]
+    view = f"{lat:.5f},{lon:.5f},16"
+    pos, on_screen = {}, {}
     for basemap in ("osm", "amap"):
         v = visit()
-        v.open(f"/map/changning?basemap={basemap}")
-        pos[basemap] = v.page.evaluate(
-            f"(() => {{ const p = Parkmap.features[{json.dumps(fid)}].layer.getLatLng(); "
-            "return [p.lat, p.lng]; })()")
+        v.open(f"/map/changning?basemap={basemap}&view={view}")
+        pos[basemap], on_screen[basemap] = v.page.evaluate(
+            f"(() => {{ const p = Parkmap.features[{json.dumps(fid)}].layer.getLatLng(), "
+            "s = Parkmap.map.latLngToContainerPoint(p); return [[p.lat, p.lng], [s.x, s.y]]; })()")
         assert v.outside and all(("openstreetmap" in u) == (basemap == "osm") for u in v.outside)
+        # the URL's view stays the WGS84 place it named (on amap the map centre is shifted)
+        assert parse_qs(urlsplit(v.page.url).query)["view"] == [view]
+    # one link, the same place on the screen on either tiles (the view shifts with the data)
+    assert on_screen["amap"] == pytest.approx(on_screen["osm"], abs=1.5)
     (lat1, lon1), (lat2, lon2) = pos["osm"], pos["amap"]
-    lon, lat = station["geometry"]["coordinates"]
     assert (lat1, lon1) == pytest.approx((lat, lon), abs=1e-9)
     glon, glat = wgs84_to_gcj02(lon, lat)
     assert (lat2, lon2) == pytest.approx((glat, glon), abs=2e-6)

@@ -13,7 +13,10 @@ into these arguments (400 naming the allowed values, 404 for unknown layers).
 - ``layer_ids``: registry ids, drawn in registry order (bottom-up) whatever order is given.
 - ``lang``: "zh" | "en" -- layer names, legend, popup labels.
 - ``basemap``: a key of BASEMAPS. GCJ-02 tiles (amap) get every vector layer shifted to GCJ-02.
-- ``view``: (lat, lon, zoom); None -> DEFAULT_VIEW.
+- ``view``: (lat, lon, zoom); None -> DEFAULT_VIEW. With ``url_state`` it is WGS84 on every
+  basemap: on GCJ-02 tiles the map opens at the shifted centre and the URL state shifts it
+  back, so one link shows the same place on every basemap. Without, it is the map centre as
+  given (the compare panes sync raw centres between two maps on the same tiles).
 - ``controls``: subset of CONTROLS ("layers", "legend", "search", "fullscreen", "scale").
 - ``data``: "url" loads each layer from ``data_url(layer_id, datum)`` (small, cacheable pages);
   "inline" embeds the GeoJSON from ``store`` (a LayerStore) so the page works from file://.
@@ -41,8 +44,9 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from folium.template import Template
 from markupsafe import escape
+from shapely.geometry import Point
 
-from geo.datum import convert_frame
+from geo.datum import convert_frame, convert_geometry
 from geo.errors import ParkmapError
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
@@ -302,6 +306,11 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
         raise ValueError("data='inline' needs a LayerStore")
     base = BASEMAPS[basemap]
     lat, lon, zoom = view or DEFAULT_VIEW
+    view_offset = [0.0, 0.0]
+    if url_state:  # the URL's view names a WGS84 place; on shifted tiles the centre moves too
+        centre = convert_geometry(Point(lon, lat), "WGS84", base.datum)
+        view_offset = [round(centre.y - lat, 7), round(centre.x - lon, 7)]
+        lat, lon = round(lat + view_offset[0], 7), round(lon + view_offset[1], 7)
     shown = set(ordered_layers(layer_ids))
     specs = [get_layer(i) for i in ordered_layers([*shown, *hidden])]
 
@@ -334,6 +343,7 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                   "confidence": names_in(CONFIDENCE_NAMES, lang), "theme": theme_labels(lang)},
         "text": UI_TEXT[lang],
         "urlState": url_state,
+        "viewOffset": view_offset,  # [dlat, dlon] of the map centre from the WGS84 view
         "compact": compact,
     }, layer_control).add_to(m)
     _number_elements(m.get_root())

@@ -362,10 +362,13 @@
     return String(s).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
-  /* The current view and visible layers, as the URL query of this page. */
+  /* The current view and visible layers, as the URL query of this page. The view is WGS84 on
+     every basemap: on GCJ-02 tiles the centre is shifted back by the offset it opened with
+     (the shift changes by metres across the city, below the 5 decimals kept). */
   P.state = function () {
     var params = new URLSearchParams(window.location.search), c = P.map.getCenter();
-    params.set("view", c.lat.toFixed(5) + "," + c.lng.toFixed(5) + "," + P.map.getZoom());
+    var off = P.config.viewOffset || [0, 0];
+    params.set("view", (c.lat - off[0]).toFixed(5) + "," + (c.lng - off[1]).toFixed(5) + "," + P.map.getZoom());
     params.set("layers", P.order.filter(function (id) { return P.map.hasLayer(P.layers[id]); }).join(","));
     return params;
   };
