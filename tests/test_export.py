@@ -64,6 +64,16 @@ def test_description_gives_line_lengths_in_metres_not_degrees(store):
     assert f"{km:.1f} 公里" in describe_map("changning", store, "zh")
 
 
+def test_description_names_the_base_map_once(store):
+    from layers.registry import all_layers
+
+    base = [s for s in all_layers() if s.group == "context"]
+    en, zh = describe_map("changning", store, "en"), describe_map("changning", store, "zh")
+    for spec in base:
+        assert en.endswith(spec.title_en + ".") and zh.endswith(spec.title_zh + "。")
+    assert "Base map: Base map" not in en and "底图：底图" not in zh
+
+
 def test_description_of_a_map_lacking_a_layer_says_nothing_of_it(store):
     text = describe_map("changning", store, "en")
     assert "belt" not in text.lower()  # the belts are Jing'an's, not on this map
@@ -227,3 +237,17 @@ def test_embed_fallback_is_the_described_figure_linking_to_the_map():
     assert '<img src="/figure/jingan.png?a=1&amp;b=2" alt="Map &#34;x&#34; &lt;y&gt;"' in html
     assert html.count('href="/map/jingan?lang=en" target="_top"') == 2
     assert "<script" not in html
+
+
+def test_report_example_carries_the_descriptions_parkmap_gives(store):
+    """examples/report.html is pasted snippets; a stale description would teach the wrong text."""
+    import html
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "examples" / "report.html").read_text(
+        encoding="utf-8")
+    for map_id in ("changning", "jingan"):
+        span = re.search(rf'<span id="parkmap-desc-{map_id}">([^<]*)</span>', page)
+        assert span and html.unescape(span.group(1)) == describe_map(map_id, store, "en")
+    alt = re.search(r'<img id="overview-figure"[^>]*\balt="([^"]*)"', page)
+    assert alt and html.unescape(alt.group(1)) == describe_map("overview", store, "en")

@@ -131,12 +131,20 @@ def describe(title: str, items: list[Item], lang: str, district_name: dict[str, 
     if zh:
         text = f"地图：{title}。图中包括" + "。".join(layer_texts) + "。"
         if base:
-            text += "底图：" + "、".join(it.spec.title_zh for it in base) + "。"
+            text += _base_clause([it.spec.title_zh for it in base], "底图", "、") + "。"
         return text
     text = f"Map: {title}. It shows " + ". ".join(layer_texts) + "."
     if base:
-        text += " Base map: " + ", ".join(it.spec.title_en for it in base) + "."
+        text += " " + _base_clause([it.spec.title_en for it in base], "Base map", ", ") + "."
     return text
+
+
+def _base_clause(titles: list[str], word: str, sep: str) -> str:
+    """"Base map: <titles>", unless the titles already say it ("Base map (rivers, ...)")."""
+    joined = sep.join(titles)
+    if all(t.lower().startswith(word.lower()) for t in titles):
+        return joined
+    return f"{word}：{joined}" if sep == "、" else f"{word}: {joined}"
 
 
 def describe_map(map_id: str, store, lang: str = "en") -> str:
