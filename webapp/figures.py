@@ -8,14 +8,13 @@ they can be deleted).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from pathlib import Path
-from threading import Lock
 
 from flask import Blueprint, Response, current_app, request
 
 from layers.store import store_for
 from webapp import figure
+from webapp.pages import PageCache
 
 bp = Blueprint("figures", __name__)
 
@@ -36,8 +35,9 @@ def options_from_query(args, fmt: str) -> figure.FigureOptions:
             return default
         try:
             value = cast(raw)
-        except ValueError:
-            raise figure.FigureParamError(f"{key} must be a number, got {raw[:20]!r}") from None
+        except ValueError:  # also a number too long to parse (int's 4300-digit limit)
+            kind = "a whole number" if cast is int else "a number"
+            raise figure.FigureParamError(f"{key} must be {kind}, got {raw[:20]!r}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise figure.FigureParamError(f"{key} must be a finite number")
         return value
@@ -54,27 +54,12 @@ def _drafts():
     return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
 
 
-class RenderCache:
-    def __init__(self, size: int):
-        self.size, self._items, self._lock = size, OrderedDict(), Lock()
-
-    def get(self, key, make) -> bytes:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        data = make()
-        with self._lock:
-            self._items[key] = data
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return data
-
-
-def _cache() -> RenderCache:
+def _cache() -> PageCache:
+    """The app's LRU of rendered figures (the pages' cache class: same locking, same limit
+    logic; entries are bytes here)."""
     ext = current_app.extensions
     if "parkmap.figures" not in ext:
-        ext["parkmap.figures"] = RenderCache(CACHE_SIZE)
+        ext["parkmap.figures"] = PageCache(CACHE_SIZE)
     return ext["parkmap.figures"]
 
 
