@@ -492,6 +492,14 @@ def test_parkmap_serve_starts_on_built_layers(built):
         proc.stderr.close()
 
 
+def test_parkmap_serve_refuses_unbuilt_layers(tmp_path):
+    """One line and exit 2 at start, not a server answering every map with a 500."""
+    proc = subprocess.run([sys.executable, "-m", "webapp.cli", "serve", "--port", str(_free_port()),
+                           "--layers", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "parkmap build" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
 def test_favicon_is_answered_without_an_error(client):
     r = client.get("/favicon.ico")
     assert r.status_code == 204 and r.data == b""

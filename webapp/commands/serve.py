@@ -14,9 +14,12 @@ def register(sub) -> None:
 
 
 def _serve(args) -> int:
+    from layers.store import store_for
     from webapp import create_app
 
     app = create_app({"LAYERS_DIR": args.layers} if args.layers else None)
+    # Unbuilt layers would serve every map as a 500: say so now, in one line (exit 2).
+    store_for(app.config["LAYERS_DIR"]).index()
     print(f"parkmap: serving {app.config['LAYERS_DIR']} on http://{args.host}:{args.port}/",
           file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=args.debug)
