@@ -251,3 +251,12 @@ def test_report_example_carries_the_descriptions_parkmap_gives(store):
         assert span and html.unescape(span.group(1)) == describe_map(map_id, store, "en")
     alt = re.search(r'<img id="overview-figure"[^>]*\balt="([^"]*)"', page)
     assert alt and html.unescape(alt.group(1)) == describe_map("overview", store, "en")
+
+
+def test_export_beside_a_file_is_a_clear_error(tmp_path, layers_dir, capsys):
+    from webapp.cli import main
+
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    assert main(["export", str(tmp_path / "a_file" / "site"), "--layers", str(layers_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot write" in err and len(err.splitlines()) == 1

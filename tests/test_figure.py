@@ -463,3 +463,16 @@ def test_title_legend_notes_and_maps_fit_the_page_without_overlapping(store, tar
     else:  # a small one says what it left out of the legend
         said = b["footer_text"].replace("\n", " ") + b["footer_text"].replace("\n", "")
         assert b["legends"] or any(n in said for n in figure._LEGEND_NOTES)
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_cli_unwritable_output_is_one_line_and_exit_2(tmp_path, layers_dir, capsys, where):
+    from webapp.cli import main
+
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    out = tmp_path if where == "folder" else tmp_path / "a_file" / "x.png"
+    assert main(["png", "layers:line2", str(out), "--width", "100", "--height", "75",
+                 "--dpi", "50", "--layers", str(layers_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("is a folder" in err or "cannot write" in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no temp file left

@@ -36,7 +36,7 @@ COMPARE = "compare"  # file stem of the default layout comparison
 
 
 class ExportError(ParkmapError):
-    pass
+    """The export cannot go where asked (not empty and not ours, not writable, ...)."""
 
 
 def _check_target(out: Path) -> None:
@@ -63,10 +63,13 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
     _check_target(out)
     store = LayerStore(layers_dir)
     store.index()  # fails early, with the hint to run `parkmap build`, if nothing is built
-    out.parent.mkdir(parents=True, exist_ok=True)
     # a fresh hidden sibling (same file system, so the final move is a rename): never a
     # folder someone else made, which a fixed name could be
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write beside {out}: {exc.strerror or exc}") from None
     from webapp import create_app
 
     app = create_app({"LAYERS_DIR": str(store.dir)})  # for its CSV download and templates

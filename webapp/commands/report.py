@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+from geo.errors import ParkmapError
 from layers.sources import LAYERS_DIR
 from webapp import config as settings
 from webapp import figure
@@ -48,22 +49,39 @@ def _figure_options(p) -> None:
                    metavar="DIR", help="where the web app keeps uploaded drafts (for draft:<id>)")
 
 
+class OutputError(ParkmapError):
+    """The figure cannot be written where asked (a folder, no permission, ...)."""
+
+
+def _check_out(path: Path) -> None:
+    """Before the render: a folder given as OUT would fail only after it."""
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name, e.g. {path / 'map.png'}")
+
+
 def _write(path: Path, data: bytes) -> None:
-    """Atomic: a failed or interrupted run never leaves half an image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomic: a failed or interrupted run never leaves half an image (nor its temp file)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # its folder is not there (or not a folder) either
+            pass
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _figure(args) -> int:
     from layers.store import LayerStore
+    from webapp.drafts import DraftStore
 
     options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi,
                                    lang=args.lang, fmt=args.fmt)
+    _check_out(args.out)
     started = time.perf_counter()
-    from webapp.drafts import DraftStore
-
     drafts = DraftStore(args.instance / "drafts")
     content = figure.content_for(args.target, LayerStore(args.layers), drafts=drafts)
     data = figure.render(content, options)
