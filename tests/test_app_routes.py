@@ -158,6 +158,22 @@ def test_amap_page_opens_at_the_shifted_centre_of_its_wgs84_view(client):
     assert "center: [31.2, 121.4]" in osm and '"viewOffset":[0.0,0.0]' in osm
 
 
+def _ui_config(html: str) -> dict:
+    """The config the composed page gives Parkmap.ui."""
+    return json.loads(re.search(r"Parkmap\.ui\(map_\d+, (\{.*?\})\s*(?:, layer_control_\d+)?\);",
+                                html).group(1))
+
+
+@pytest.mark.parametrize("basemap, credited", [("none", True), ("amap", True), ("osm", False),
+                                               ("carto", False)])
+def test_osm_data_is_credited_on_the_map_once(client, built, basemap, credited):
+    """Our vector layers draw OSM data (ODbL): the map credits it unless the tiles already do."""
+    html = client.get(f"/map/changning?basemap={basemap}").get_data(as_text=True)
+    assert ("OpenStreetMap" in _ui_config(html)["attribution"]) is credited
+    no_osm = render_parts(compose(["districts"], basemap=basemap, store=_store(built)))["script"]
+    assert _ui_config(no_osm)["attribution"] == ""
+
+
 def test_basemap_none_policy_allows_only_this_app(client):
     csp = client.get("/map/jingan").headers["Content-Security-Policy"]
     assert "img-src 'self' data:;" in csp and "default-src 'self'" in csp

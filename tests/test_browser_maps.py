@@ -124,6 +124,8 @@ def test_embed_renders_and_basemap_none_stays_local(visit, named):
     v = visit()
     v.open(f"/embed/{named.id}")
     assert v.errors == []
+    # no tiles, but our layers draw OSM data: its credit (ODbL) is on the map
+    assert "OpenStreetMap contributors" in v.page.locator(".leaflet-control-attribution").inner_text()
     assert v.outside == [], "basemap=none must not contact any other host"
     assert all(u.startswith(v.base + "/") for u in v.requests)
 

@@ -343,11 +343,20 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                   "confidence": names_in(CONFIDENCE_NAMES, lang), "theme": theme_labels(lang)},
         "text": UI_TEXT[lang],
         "urlState": url_state,
-        "viewOffset": view_offset,  # [dlat, dlon] of the map centre from the WGS84 view
+        "viewOffset": view_offset,
+        "attribution": _data_attribution(base, [o.spec for o in overlays]),  # [dlat, dlon] of the map centre from the WGS84 view
         "compact": compact,
     }, layer_control).add_to(m)
     _number_elements(m.get_root())
     return m
+
+
+def _data_attribution(base: Basemap, specs) -> str:
+    """The OSM credit (ODbL) on the map itself when our vector layers draw OSM data, unless
+    the tiles already give it (their attribution is then the same credit, or contains it)."""
+    if "OpenStreetMap" in base.attribution:
+        return ""
+    return _OSM_ATTR if any("OpenStreetMap" in s.attribution for s in specs) else ""
 
 
 def _number_elements(root: Element) -> None:

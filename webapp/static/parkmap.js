@@ -405,6 +405,8 @@
     if (has("search")) control("topleft", function () { return searchBox(config); }).addTo(map);
     if (has("fullscreen")) control("topleft", function () { return fullscreenButton(map, config); }).addTo(map);
     if (has("scale")) L.control.scale({imperial: false}).addTo(map);
+    // our constant OSM credit (HTML with its link), never data
+    if (config.attribution && map.attributionControl) map.attributionControl.addAttribution(config.attribution);
     if (has("legend")) control("bottomright", function () { return legend(config); }).addTo(map);
     function syncUrl() {
       var params = P.state();
