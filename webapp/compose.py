@@ -150,7 +150,7 @@ UI_TEXT = {
            "passage": "Plan passage", "source": "Source", "basis": "Located from",
            "confidence": "Location confidence", "year": "Year", "named_in": "Named in",
            "data": "Data source",
-           "zoom": "Zoom here", "search": "Search parks (Chinese or English name)",
+           "zoom": "Zoom here", "search": "Search parks (Chinese or English)",
            "no_results": "No match", "unlocated": "unlocated", "legend": "Legend",
            "fullscreen": "Full screen", "exit_fullscreen": "Exit full screen", "layers": "Layers",
            "also_here": "Also at this point"},
