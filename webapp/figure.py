@@ -344,6 +344,8 @@ def panel_extents(panels: list[Panel], aspect: float) -> list[tuple]:
 
 
 def _mm(fig_mm: float, v: float) -> float:
+    """``v`` mm as a fraction of a page side of ``fig_mm`` mm (figure coordinates): the layout
+    is worked out in millimetres, matplotlib places in fractions."""
     return v / fig_mm
 
 
