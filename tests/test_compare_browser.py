@@ -62,12 +62,20 @@ def view(frame) -> tuple[float, float, int]:
         "() => { const c = Parkmap.map.getCenter(); return [c.lat, c.lng, Parkmap.map.getZoom()]; }"))
 
 
+def same_view(va, vb) -> bool:
+    """Same zoom and centres within a pixel: Leaflet snaps a map's origin to whole pixels, so
+    two maps of different (odd/even) sizes set to one centre report it a fraction of a pixel
+    apart."""
+    pixel_deg = 360 / (256 * 2 ** va[2])
+    return va[2] == vb[2] and abs(va[0] - vb[0]) <= pixel_deg and abs(va[1] - vb[1]) <= pixel_deg
+
+
 def wait_same_view(a, b, until=lambda v: True, timeout=5.0):
     """The view both maps settle on, once ``a``'s view satisfies ``until``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         va, vb = view(a), view(b)
-        if until(va) and va[2] == vb[2] and abs(va[0] - vb[0]) < 1e-6 and abs(va[1] - vb[1]) < 1e-6:
+        if until(va) and same_view(va, vb):
             return va
         time.sleep(0.05)
     raise AssertionError(f"views differ: {view(a)} vs {view(b)}")
@@ -96,12 +104,11 @@ def test_pan_and_zoom_either_map_and_the_other_follows(page, base):
     left.click(".leaflet-control-zoom-out")
     wait_same_view(left, right, lambda v: v[2] == back[2] - 1)
     time.sleep(0.3)  # nothing keeps bouncing between the two maps
-    assert view(left) == view(right)
-    lat, lon, zoom = view(left)
+    assert same_view(view(left), view(right))
     query = parse_qs(urlsplit(page.url).query)
     assert query["left"] == ["changning_zones"] and query["right"] == ["changning_2024"]
     vlat, vlon, vzoom = query["view"][0].split(",")
-    assert (round(float(vlat), 3), round(float(vlon), 3), int(vzoom)) == (round(lat, 3), round(lon, 3), zoom)
+    assert same_view(view(left), (float(vlat), float(vlon), int(vzoom)))
     snippet = page.input_value("#pmc-embed-snippet")
     assert "/embed/compare?" in snippet and "view=" in snippet
     assert page.problems == []
