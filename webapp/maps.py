@@ -69,7 +69,7 @@ class UnknownMap(ParkmapError):
     status = 404
 
     def __init__(self, map_id: str):
-        super().__init__(f"unknown map {map_id!r}; known maps: {', '.join(m.id for m in MAPS)}")
+        super().__init__(f"unknown map {map_id[:40]!r}; known maps: {', '.join(m.id for m in MAPS)}")
 
 
 def get_map(map_id: str) -> NamedMap:
