@@ -26,6 +26,14 @@ def layers_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def store(layers_dir):
+    """A LayerStore over the committed built layers."""
+    from layers.store import LayerStore
+
+    return LayerStore(layers_dir)
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright; the suite fails (not skips) if it is missing."""
     from playwright.sync_api import sync_playwright

@@ -16,13 +16,6 @@ SMALL = FigureOptions(width_mm=120, height_mm=90, dpi=60)
 
 
 @pytest.fixture(scope="module")
-def store(layers_dir):
-    from layers.store import LayerStore
-
-    return LayerStore(layers_dir)
-
-
-@pytest.fixture(scope="module")
 def site(tmp_path_factory, layers_dir):
     out = tmp_path_factory.mktemp("export") / "site"
     lines = []

@@ -218,13 +218,6 @@ SMALL = dict(width_mm=120, height_mm=90, dpi=80)
 
 
 @pytest.fixture(scope="module")
-def store(layers_dir):
-    from layers.store import LayerStore
-
-    return LayerStore(layers_dir)
-
-
-@pytest.fixture(scope="module")
 def client(layers_dir, tmp_path_factory):
     from webapp import create_app
 
