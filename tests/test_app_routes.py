@@ -21,9 +21,10 @@ from shapely.geometry import shape
 
 from geo.crs import distance_m
 from layers.registry import all_layers, layer_ids
-from webapp import assets, create_app
+from webapp import create_app
+from webapp.pages import assets
 from webapp import config as settings
-from webapp.compose import CONTROLS, compose, render_parts
+from webapp.render.compose import CONTROLS, Delivery, MapRequest, compose, render_parts
 from webapp.maps import MAPS
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -170,7 +171,8 @@ def test_osm_data_is_credited_on_the_map_once(client, built, basemap, credited):
     """Our vector layers draw OSM data (ODbL): the map credits it unless the tiles already do."""
     html = client.get(f"/map/changning?basemap={basemap}").get_data(as_text=True)
     assert ("OpenStreetMap" in _ui_config(html)["attribution"]) is credited
-    no_osm = render_parts(compose(["districts"], basemap=basemap, store=_store(built)))["script"]
+    no_osm = render_parts(compose(MapRequest(("districts",), basemap=basemap),
+                                   Delivery(store=_store(built))))["script"]
     assert _ui_config(no_osm)["attribution"] == ""
 
 
@@ -448,7 +450,7 @@ def test_hostile_names_are_escaped_in_pages(evil_layers):
     client = create_app({"LAYERS_DIR": str(evil_layers)}).test_client()
     html = client.get("/map/changning").get_data(as_text=True)
     assert EVIL not in html and "onerror=alert(1)&gt;" in html
-    inline = render_parts(compose(["parks"], data="inline", store=_store(evil_layers)))["script"]
+    inline = render_parts(compose(MapRequest(("parks",)), _inline(evil_layers)))["script"]
     assert EVIL not in inline and "\\u003cimg src=x onerror=alert(1)\\u003e" in inline
 
 
@@ -458,11 +460,15 @@ def _store(path):
     return LayerStore(path)
 
 
+def _inline(path) -> Delivery:
+    return Delivery(data="inline", store=_store(path))
+
+
 # --- composition -------------------------------------------------------------------------
 
 def test_compose_inline_needs_no_server(built):
-    m = compose(["districts", "line2"], data="inline", store=_store(built),
-                asset_url=lambda p: "assets/" + p)
+    m = compose(MapRequest(("districts", "line2")),
+                Delivery(data="inline", store=_store(built), asset_url=lambda p: "assets/" + p))
     html = m.get_root().render()
     assert "fetch" not in html and '"data":{"type":"FeatureCollection"' in html
     assert '<script src="assets/vendor/leaflet/leaflet.js">' in html
@@ -470,8 +476,8 @@ def test_compose_inline_needs_no_server(built):
 
 
 def test_compose_inline_amap_is_shifted(built):
-    wgs = render_parts(compose(["line2"], data="inline", store=_store(built)))["script"]
-    gcj = render_parts(compose(["line2"], data="inline", store=_store(built), basemap="amap"))["script"]
+    wgs = render_parts(compose(MapRequest(("line2",)), _inline(built)))["script"]
+    gcj = render_parts(compose(MapRequest(("line2",), basemap="amap"), _inline(built)))["script"]
     assert wgs != gcj
     station = next(f for f in _fc(built, "line2")["features"] if f["geometry"]["type"] == "Point")
     lon, lat = station["geometry"]["coordinates"]

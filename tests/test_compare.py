@@ -17,7 +17,7 @@ from geo.metrics import DEFINITIONS
 from layers.store import LayerStore
 from webapp import create_app
 from webapp.cli import main
-from webapp.compare import CSV_COLUMNS
+from webapp.render.compare import CSV_COLUMNS
 from webapp.layouts import LAYOUTS, SEED_YEARS
 
 ADDED_2024 = {"park-shanghai-silicon-alley", "park-wuyi-road-333", "park-new-quadrant-wuyi"}
@@ -202,7 +202,7 @@ def test_bad_page_requests_are_html_4xx(client, url, status, message):
 def test_shared_view_fits_both_layouts(built):
     import math
 
-    from webapp.compare import PANE_PX, fit_view, layout_bounds, shared_view
+    from webapp.render.compare import PANE_PX, fit_view, layout_bounds, shared_view
     from webapp.layouts import resolve
 
     store = LayerStore(built)
@@ -440,12 +440,13 @@ def test_cli_drafts_and_errors(built, client, instance, capsys):
 
 
 def test_render_compare_inline_for_the_static_export(app, built):
-    from webapp.compare import render_compare
+    from webapp.render.compare import CompareRequest, render_compare
+    from webapp.render.compose import Delivery
 
     with app.app_context():  # no request: the export renders outside any HTTP request
-        html = render_compare("changning_2021", "changning_2024", store=LayerStore(built),
-                              lang="en", data="inline", asset_url=lambda p: f"../assets/{p}",
-                              links=False)
+        html = render_compare(
+            CompareRequest("changning_2021", "changning_2024", lang="en", links=False),
+            Delivery(data="inline", store=LayerStore(built), asset_url=lambda p: f"../assets/{p}"))
     assert "/api/" not in html and 'id="pmc-upload"' not in html
     assert "../assets/static/compare.js" in html and "../assets/vendor/leaflet/leaflet.js" in html
     silicon = "&#34;id&#34;:&#34;park-shanghai-silicon-alley&#34;"  # JSON in a srcdoc attribute

@@ -8,8 +8,8 @@ from shapely.geometry import Point, box, shape
 
 from geo.crs import distance_m
 from geo.datum import wgs84_to_bd09, wgs84_to_gcj02
-from webapp.drafts import (DraftError, DraftStore, DraftTooLarge, Limits, UnknownDraft,
-                           check_datum, read_draft)
+from webapp.intake import DraftError, DraftTooLarge, Limits, check_datum, read_draft
+from webapp.stores.drafts import DraftStore, UnknownDraft
 
 LON, LAT = 121.4200, 31.2100  # a point in Changning (WGS84)
 

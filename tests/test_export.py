@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from geo.crs import METRIC_CRS
-from webapp import export
-from webapp.describe import describe_map, embed_snippet
-from webapp.figure import FigureOptions
+from webapp.render import export
+from webapp.render.describe import describe_map, embed_snippet
+from webapp.render.figure import FigureOptions
 from webapp.maps import MAPS
 
 SMALL = FigureOptions(width_mm=120, height_mm=90, dpi=60)
@@ -223,7 +223,7 @@ def test_export_works_from_disk_with_the_network_blocked(site, browser):
 
 
 def test_embed_fallback_is_the_described_figure_linking_to_the_map():
-    from webapp.describe import embed_fallback
+    from webapp.render.describe import embed_fallback
 
     html = embed_fallback(full_url="/map/jingan?lang=en", image_url="/figure/jingan.png?a=1&b=2",
                           title="Jing'an", description='Map "x" <y>', lang="en")

@@ -14,8 +14,8 @@ from PIL import Image
 from shapely.geometry import LineString, Point, Polygon
 
 from layers.spec import LayerSpec, Style
-from webapp import figure, fonts
-from webapp.figure import Content, FigureOptions, FigureParamError, Item, Panel, render
+from webapp.render import figure, fonts
+from webapp.render.figure import Content, FigureOptions, FigureParamError, Item, Panel, render
 
 ZONE = Style("功能区", "Functional area", "fill", "#d95f02", 2, 1, "#d95f02", 0.35, "6 4")
 METRO = Style("轨道交通", "Metro", "line", "#2c7fb8", 4)
@@ -326,7 +326,8 @@ def test_route_draws_an_uploaded_draft(client):
            "properties": {"name": "测试片区"}, "geometry": {"type": "Polygon", "coordinates": [[
                [121.40, 31.20], [121.41, 31.20], [121.41, 31.21], [121.40, 31.21],
                [121.40, 31.20]]]}}]}
-    from webapp.drafts import DraftStore, read_draft
+    from webapp.intake import read_draft
+    from webapp.stores.drafts import DraftStore
 
     gdf, facts = read_draft(json.dumps(doc).encode())
     instance = client.application.config["INSTANCE_DIR"]
@@ -334,7 +335,7 @@ def test_route_draws_an_uploaded_draft(client):
     r = client.get(f"/figure/draft:{meta['id']}.png?width=100&height=80&dpi=80")
     assert r.status_code == 200
     img = _png(r.data)
-    from webapp.drafts import DRAFT_LAYER
+    from webapp.layouts import DRAFT_LAYER
 
     fill = DRAFT_LAYER.styles["draft_zone"]
     assert _near(img, _blend(fill.fill_color, fill.fill_opacity), tol=14) > 200
@@ -392,7 +393,7 @@ def _with_confidence(level: str) -> Content:
 
 
 def test_points_take_their_confidence_look_as_on_the_interactive_map():
-    from webapp.compose import CONFIDENCE_LOOK
+    from webapp.render.compose import CONFIDENCE_LOOK
 
     solid = _blend(PARK.fill_color, CONFIDENCE_LOOK["building"]["fillOpacity"], (255, 255, 255))
     opts = FigureOptions(width_mm=200, height_mm=150, dpi=100)

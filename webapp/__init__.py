@@ -14,7 +14,8 @@ from flask import Flask, g, request
 from webapp import config as settings
 from webapp import errors
 
-BLUEPRINTS = ("webapp.assets", "webapp.pages", "webapp.api", "webapp.figures", "webapp.compare")
+BLUEPRINTS = ("webapp.pages.assets", "webapp.pages.maps", "webapp.pages.compare",
+              "webapp.pages.figures", "webapp.api.layers", "webapp.api.layouts")
 
 
 def create_app(config: dict | None = None) -> Flask:

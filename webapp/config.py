@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Mapping
 
 from layers.sources import LAYERS_DIR
-from webapp.drafts import LIMIT_DEFAULTS
+from webapp.intake import LIMIT_DEFAULTS
 
 DEFAULTS: dict[str, object] = {
     "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)

@@ -17,9 +17,9 @@ from geo import metrics
 from geo.errors import ParkmapError
 from layers.places import SEED_YEAR
 from layers.registry import get_layer
-from layers.spec import LayerSpec
+from layers.spec import LayerSpec, Style
 from layers.store import LayerStore
-from webapp.drafts import DRAFT_LAYER, DraftStore
+from webapp.stores.drafts import DraftStore
 
 # The year each plan document first names things: the one table places.csv is checked
 # against (002, city-wide, names no place).
@@ -87,6 +87,28 @@ LAYOUTS: tuple[LayoutDef, ...] = (
               until_year=2024, tag_years=True, added_after=2021),
 )
 DEFAULT_LEFT, DEFAULT_RIGHT = "changning_zones", "jingan_layout"
+
+# How drafts are drawn: a layer spec like the registry's, but not in the registry.
+DRAFT_LAYER = LayerSpec(
+    id="draft",
+    title_zh="规划师草图",
+    title_en="Planner's draft",
+    description_zh="上传的草图（已转换为 WGS84）。",
+    description_en="An uploaded draft (converted to WGS84).",
+    sources=(),
+    attribution="uploaded draft",
+    license="as uploaded",
+    styles={
+        "draft_zone": Style("草图：片区", "Draft: zone", "fill", color="#00897b", weight=2,
+                            fill_color="#4db6ac", fill_opacity=0.25, dash_array="2 4"),
+        "draft_axis": Style("草图：轴线", "Draft: axis", "line", color="#00695c", weight=4,
+                            dash_array="8 4"),
+        "draft_park": Style("草图：园区", "Draft: park", "point", color="#004d40",
+                            fill_color="#26a69a", fill_opacity=0.9, radius=7),
+    },
+    build=lambda ctx: None,
+    group="plan",
+)
 
 
 @dataclass
@@ -255,7 +277,7 @@ def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
 
 
 def _district_names(slug: str | None) -> tuple[str, str]:
-    from webapp.compose import DISTRICT_NAMES
+    from webapp.render.compose import DISTRICT_NAMES
 
     if slug is None:
         return "不在任何区内", "in no district"

@@ -47,8 +47,8 @@ def table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> st
 
 def _compare(args) -> int:
     from layers.store import LayerStore
-    from webapp.compare import TEXT, compare_figures, compare_rows, csv_text, figure_table
-    from webapp.drafts import DraftStore
+    from webapp.render.compare import TEXT, compare_figures, compare_rows, csv_text, figure_table
+    from webapp.stores.drafts import DraftStore
     from webapp.layouts import resolve
 
     store = LayerStore(args.layers)

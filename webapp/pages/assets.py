@@ -14,7 +14,7 @@ import xstatic.pkg.leaflet as xleaflet
 from flask import Blueprint, abort, send_from_directory
 
 LEAFLET_DIR = Path(xleaflet.BASE_DIR)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 LEAFLET_VERSION = xleaflet.VERSION
 
 bp = Blueprint("assets", __name__)

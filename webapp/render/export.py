@@ -3,9 +3,9 @@
     OUT/index.html                 every map (zh and en), its description and figure, downloads
     OUT/maps/<map>.<lang>.html     interactive maps, GeoJSON inline (compose(data="inline")),
                                    and compare.<lang>.html, the default layout comparison
-    OUT/assets/...                 Leaflet and our JS/CSS (webapp.assets.bundle()), linked relatively
+    OUT/assets/...                 Leaflet and our JS/CSS (webapp.pages.assets.bundle()), linked relatively
     OUT/data/                      each layer's GeoJSON, layers.json, parks.csv
-    OUT/figures/<map>.<lang>.png   static figures (webapp.figure)
+    OUT/figures/<map>.<lang>.png   static figures (webapp.render.figure)
 
 The site is assembled in a sibling folder and moved into place at the end, so a failure never
 leaves half a site, and OUT is replaced only if it is empty or an earlier export.
@@ -25,8 +25,8 @@ from layers.build import INDEX_NAME
 from layers.registry import all_layers
 from layers.sources import LAYERS_DIR
 from layers.store import LayerStore
-from webapp import figure
-from webapp.describe import describe_map
+from webapp.render import figure
+from webapp.render.describe import describe_map
 from webapp.maps import MAPS
 
 MARKER = ".parkmap-export"  # tells a later export this folder is ours to replace
@@ -106,7 +106,7 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
 
 
 def _assets(stage: Path) -> None:
-    from webapp.assets import bundle
+    from webapp.pages.assets import bundle
 
     for rel, src in bundle().items():
         dst = stage / "assets" / rel
@@ -127,16 +127,23 @@ def _data(stage: Path, store: LayerStore, app) -> None:
     (data / "parks.csv").write_bytes(resp.data)
 
 
+def _inline(store: LayerStore):
+    """Pages of the export: GeoJSON inline, assets linked relatively from maps/."""
+    from webapp.render.compose import Delivery
+
+    return Delivery(data="inline", store=store, asset_url=lambda p: f"../assets/{p}")
+
+
 def _title(m, lang: str) -> str:
     return m.title_zh if lang == "zh" else m.title_en
 
 
 def _map_page(stage: Path, m, lang: str, store: LayerStore) -> None:
-    from webapp.compose import compose, render_parts
+    from webapp.render.compose import MapRequest, compose, render_parts
 
     title = _title(m, lang)
-    folium_map = compose(m.layers, lang=lang, view=(*m.center, m.zoom), data="inline",
-                         store=store, asset_url=lambda p: f"../assets/{p}", title=title)
+    folium_map = compose(MapRequest(m.layers, lang=lang, view=(*m.center, m.zoom), title=title),
+                         _inline(store))
     parts = render_parts(folium_map)
     other = "en" if lang == "zh" else "zh"
     home = "地图列表" if lang == "zh" else "All maps"
@@ -169,13 +176,13 @@ def _map_page(stage: Path, m, lang: str, store: LayerStore) -> None:
 
 
 def _compare_page(stage: Path, lang: str, store: LayerStore, app) -> None:
-    """The compare page's default pair (webapp.compare), data inline, without live-site links."""
-    from webapp.compare import render_compare
+    """The compare page's default pair (webapp.render.compare), data inline, without live-site links."""
     from webapp.layouts import DEFAULT_LEFT, DEFAULT_RIGHT
+    from webapp.render.compare import CompareRequest, render_compare
 
     with app.app_context():
-        html = render_compare(DEFAULT_LEFT, DEFAULT_RIGHT, store=store, lang=lang, data="inline",
-                              asset_url=lambda p: f"../assets/{p}", links=False)
+        html = render_compare(CompareRequest(DEFAULT_LEFT, DEFAULT_RIGHT, lang=lang, links=False),
+                              _inline(store))
     _write(stage / map_page_name(COMPARE, lang), html)
 
 

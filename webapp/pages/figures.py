@@ -8,13 +8,12 @@ they can be deleted).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, request
 
-from layers.store import store_for
-from webapp import figure
-from webapp.pages import PageCache
+from webapp import stores
+from webapp.render import figure
+from webapp.render.cache import app_cache
 
 bp = Blueprint("figures", __name__)
 
@@ -48,30 +47,16 @@ def options_from_query(args, fmt: str) -> figure.FigureOptions:
                                 lang=args.get("lang", "zh"), fmt=fmt)
 
 
-def _drafts():
-    from webapp.drafts import DraftStore
-
-    return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
-
-
-def _cache() -> PageCache:
-    """The app's LRU of rendered figures (the pages' cache class: same locking, same limit
-    logic; entries are bytes here)."""
-    ext = current_app.extensions
-    if "parkmap.figures" not in ext:
-        ext["parkmap.figures"] = PageCache(CACHE_SIZE)
-    return ext["parkmap.figures"]
-
-
 def render_target(target: str, options: figure.FigureOptions) -> bytes:
-    store = store_for(current_app.config["LAYERS_DIR"])
+    store = stores.layers()
 
     def make() -> bytes:
-        return figure.render(figure.content_for(target, store, drafts=_drafts()), options)
+        return figure.render(figure.content_for(target, store, drafts=stores.drafts()), options)
 
     if figure.DRAFT_PREFIX in target:  # drafts come and go: never serve a stale one
         return make()
-    return _cache().get((target, options, current_app.config["LAYERS_DIR"]), make)
+    return app_cache("figures", CACHE_SIZE).get(
+        (target, options, current_app.config["LAYERS_DIR"]), make)
 
 
 @bp.get("/figure/<target>.<any(png, svg):fmt>")

@@ -32,7 +32,7 @@ from pyproj import Transformer
 from geo.crs import METRIC_CRS, STORAGE_CRS
 from geo.errors import ParkmapError
 from layers.spec import LayerSpec, Style
-from webapp.fonts import cjk_font
+from webapp.render.fonts import cjk_font
 
 PX_TO_PT = 0.75
 MM_PER_INCH = 25.4
@@ -214,7 +214,7 @@ def confidence_style(style: Style, confidence) -> Style:
     """A point's style as the interactive map draws it (parkmap.js pointStyle): the plan
     location's confidence sets fill opacity, weight and dashes (area-level: a hollow dashed
     ring), so a figure does not show a guessed point as an exact one."""
-    from webapp.compose import CONFIDENCE_LOOK
+    from webapp.render.compose import CONFIDENCE_LOOK
 
     look = CONFIDENCE_LOOK.get(confidence) if isinstance(confidence, str) else None
     if not look:
@@ -226,7 +226,7 @@ def confidence_style(style: Style, confidence) -> Style:
 def confidence_legend(lang: str, k: float = 1.0) -> list:
     """The interactive legend's "location confidence" group: a heading, then one grey
     marker per confidence level."""
-    from webapp.compose import CONFIDENCE_LOOK, UI_TEXT
+    from webapp.render.compose import CONFIDENCE_LOOK, UI_TEXT
 
     heading = Line2D([], [], linestyle="none", label=UI_TEXT[lang]["confidence"])
     grey = Style("", "", "point", "#444444", fill_color="#444444", radius=5)
@@ -720,8 +720,8 @@ def layers_content(layer_ids: list[str], store) -> Content:
 
 def layout_panel(layout, store) -> Panel:
     """A layout (webapp.layouts) as its map draws it, framed on its zones/belts (or draft)."""
-    from webapp.compare import LayoutLayers
-    from webapp.drafts import DRAFT_LAYER
+    from webapp.render.compare import LayoutLayers
+    from webapp.layouts import DRAFT_LAYER
 
     items = items_for(layout.layers, LayoutLayers(layout, store))
     if layout.draft is not None:
@@ -755,7 +755,7 @@ LAYERS_PREFIX, DRAFT_PREFIX, COMPARE = "layers:", "draft:", "compare"
 
 def content_for(target: str, store, drafts=None) -> Content:
     """``target``: a named map id; ``layers:<id>,<id>``; ``compare`` (the default pair) or
-    ``compare:<layout>,<layout>``; ``draft:<id>`` (``drafts``: a webapp.drafts.DraftStore)."""
+    ``compare:<layout>,<layout>``; ``draft:<id>`` (``drafts``: a webapp.stores.drafts.DraftStore)."""
     if target.startswith(LAYERS_PREFIX):
         ids = [i.strip() for i in target[len(LAYERS_PREFIX):].split(",") if i.strip()]
         if not ids:

@@ -1,51 +1,31 @@
-"""Two layouts side by side: /compare, /embed/compare, their figures (/api/compare, .csv) and
-planners' drafts (/api/layouts).
+"""Two layouts side by side, rendered: the compare page and its figures table.
 
-Each side is an ordinary composed map (webapp.compose) in its own document (an iframe
+Each side is an ordinary composed map (webapp.render.compose) in its own document (an iframe
 ``srcdoc``, as parkmap.js keeps one map per document); static/compare.js keeps their views in
-step through ``postMessage``. ``render_compare`` builds the whole page and is what the static
-export reuses.
+step through ``postMessage``. ``render_compare`` builds the whole page; the routes
+(webapp.pages.compare) and the static export call it.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import time
-from pathlib import Path
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 import numpy as np
-from flask import (Blueprint, Response, current_app, g, jsonify, render_template, request,
-                   url_for)
+from flask import render_template, url_for
 
 from geo.datum import convert_frame
 from geo.geojson_io import dumps, to_feature_collection
 from geo.metrics import DEFINITIONS, figure_rows, overlap_figures, overlap_rows
-from layers.store import store_for
-from webapp import compose as c
-from webapp.drafts import (DRAFT_LAYER, DraftError, DraftStore,
-                           DraftTooLarge, Limits, read_draft)
-from webapp.errors import error_response, wants_json
-from webapp.layouts import (DEFAULT_LEFT, DEFAULT_RIGHT, DRAFT_PREFIX, LAYOUTS, Layout,
-                            UnknownLayout, figures, layout_ids, resolve)
+from webapp.layouts import (DRAFT_LAYER, DRAFT_PREFIX, LAYOUTS, Layout, UnknownLayout, figures,
+                            resolve)
+from webapp.render import compose as c
+from webapp.stores.drafts import DraftStore
 
-bp = Blueprint("compare", __name__)
-
-MULTIPART_SLACK = 64 * 1024  # form fields and boundaries around the file in an upload
 CSV_COLUMNS = ("layout", "scope", "figure", "label", "value", "unit", "definition")
 
-
-def _store():
-    return store_for(current_app.config["LAYERS_DIR"])
-
-
-def _drafts() -> DraftStore:
-    return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
-
-
-# --- page composition -----------------------------------------------------------------------
 
 class LayoutLayers:
     """A LayerStore view for one layout: its own frames where it overrides a layer."""
@@ -81,13 +61,13 @@ def layer_text(layout: Layout, store, layer_id: str, datum: str = "WGS84") -> st
 
 def _layout_layer_url(layout: Layout, layer_id: str, datum: str) -> str:
     args = {"datum": "gcj02"} if datum == "GCJ-02" else {}
-    return url_for("compare.layout_layer", layout_id=layout.id, layer_id=layer_id, **args)
+    return url_for("layouts.layout_layer", layout_id=layout.id, layer_id=layer_id, **args)
 
 
-def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, data, asset_url,
-          tianditu_key) -> str:
+def _pane(layout: Layout, side: str, req: "CompareRequest", delivery: c.Delivery) -> str:
     """One side: the layout's composed map as a complete HTML document."""
-    datum = c.BASEMAPS[basemap].datum
+    datum = c.BASEMAPS[req.basemap].datum
+    store = delivery.store
 
     def data_url(layer_id: str, layer_datum: str) -> str:
         if layer_id in layout.frames:
@@ -96,19 +76,20 @@ def _pane(layout: Layout, side: str, *, store, lang, basemap, view, controls, da
 
     extra = []
     for layer_id, (spec, _) in layout.overlays().items():
-        source = (c.layer_source(data, url=_layout_layer_url(layout, layer_id, datum))
-                  if data == "url" else
-                  c.layer_source(data, text=layer_text(layout, store, layer_id, datum)))
+        source = (c.layer_source("url", url=_layout_layer_url(layout, layer_id, datum))
+                  if delivery.data == "url" else
+                  c.layer_source("inline", text=layer_text(layout, store, layer_id, datum)))
         extra.append(c.Overlay(spec, source,
-                               name=layout.title(lang) if spec is DRAFT_LAYER else None))
+                               name=layout.title(req.lang) if spec is DRAFT_LAYER else None))
     # compact: half-width panes are small; an open layer control and legend covered most of
     # one (the other layout's district sat under them). Both are one click away.
-    m = c.compose(layout.layers, lang=lang, basemap=basemap, view=view, controls=controls,
-                  data=data, store=LayoutLayers(layout, store), asset_url=asset_url,
-                  data_url=data_url, tianditu_key=tianditu_key, title=layout.title(lang),
-                  extra=extra, compact=True)
-    return render_template("compare_pane.html", lang=lang, side=side, title=layout.title(lang),
-                           parts=c.render_parts(m), compare_js=asset_url("static/compare.js"))
+    m = c.compose(c.MapRequest(layout.layers, lang=req.lang, basemap=req.basemap, view=req.view,
+                               controls=req.controls, title=layout.title(req.lang), compact=True),
+                  replace(delivery, store=LayoutLayers(layout, store), data_url=data_url),
+                  extra=extra)
+    return render_template("compare_pane.html", lang=req.lang, side=side,
+                           title=layout.title(req.lang), parts=c.render_parts(m),
+                           compare_js=delivery.asset_url("static/compare.js"))
 
 
 # The map area of one pane on a 1366-1400 px wide, 900 px tall screen (two panes side by
@@ -185,50 +166,64 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def render_compare(left_id: str, right_id: str, *, store, drafts: DraftStore | None = None,
-                   lang: str = "zh", basemap: str = "none",
-                   view: tuple[float, float, int] | None = None,
-                   controls=c.CONTROLS, embed: bool = False, data: str = "url",
-                   asset_url=c.default_asset_url, tianditu_key: str = "",
-                   links: bool = True) -> str:
+@dataclass(frozen=True)
+class CompareRequest:
+    """Which two layouts, and how to show them. ``view`` None: one that fits both (shared_view).
+    ``links``: the live site's page, with upload, API links and layout pickers (the static
+    export has none)."""
+    left: str
+    right: str
+    lang: str = "zh"
+    basemap: str = "none"
+    view: tuple[float, float, int] | None = None
+    controls: tuple[str, ...] = c.CONTROLS
+    embed: bool = False
+    links: bool = True
+
+    def __post_init__(self):
+        c.check_choice("lang", self.lang, c.LANGS)
+
+
+def render_compare(req: CompareRequest, delivery: c.Delivery,
+                   drafts: DraftStore | None = None) -> str:
     """The compare page (or its embeddable form) for two layouts, as HTML.
 
-    Needs a Flask app context (templates); ``links=True`` (the live site's page, with upload,
-    API links and layout pickers) also a request context. The static export passes
-    ``data="inline"``, a relative ``asset_url`` and ``links=False``.
+    Needs a Flask app context (templates); ``req.links`` also a request context. ``delivery``
+    carries the LayerStore (the static export: ``data="inline"`` and relative assets).
     """
-    c.check_choice("lang", lang, c.LANGS)
-    c.check_choice("basemap", basemap, c.basemaps_available(tianditu_key))
-    left, right = resolve(left_id, store, drafts), resolve(right_id, store, drafts)
-    view = tuple(view) if view else shared_view(left, right)
-    common = dict(store=store, lang=lang, basemap=basemap, view=view, controls=controls,
-                  data=data, asset_url=asset_url, tianditu_key=tianditu_key)
+    c.check_choice("basemap", req.basemap, c.basemaps_available(delivery.tianditu_key))
+    store, lang = delivery.store, req.lang
+    left, right = resolve(req.left, store, drafts), resolve(req.right, store, drafts)
+    req = replace(req, view=tuple(req.view) if req.view else shared_view(left, right))
     result = compare_figures(left, right, store, lang)
     context = {
-        "lang": lang, "embed": embed, "links": links, "basemap": basemap, "view": view,
-        "left": left, "right": right, "result": result, "table": figure_table(result, lang),
-        "panes": {"left": _pane(left, "left", **common), "right": _pane(right, "right", **common)},
-        "compare_js": asset_url("static/compare.js"), "css": asset_url("static/parkmap.css"),
-        "text": TEXT[lang],
+        "lang": lang, "embed": req.embed, "links": req.links, "basemap": req.basemap,
+        "view": req.view, "left": left, "right": right, "result": result,
+        "table": figure_table(result, lang),
+        "panes": {"left": _pane(left, "left", req, delivery),
+                  "right": _pane(right, "right", req, delivery)},
+        "compare_js": delivery.asset_url("static/compare.js"),
+        "css": delivery.asset_url("static/parkmap.css"), "text": TEXT[lang],
     }
-    if links:
+    if req.links:
         drafts_meta = drafts.index() if drafts is not None else []
         context.update(
             choices=[(d.id, d.title_zh if lang == "zh" else d.title_en) for d in LAYOUTS]
             + [(DRAFT_PREFIX + m["id"], ("草图：" if lang == "zh" else "Draft: ") + m["name"])
                for m in drafts_meta],
             drafts=drafts_meta, datums=("WGS84", "GCJ-02", "BD-09"),
-            basemaps=[(b, c.BASEMAPS[b]) for b in c.basemaps_available(tianditu_key)],
+            basemaps=[(b, c.BASEMAPS[b]) for b in c.basemaps_available(delivery.tianditu_key)],
             switch_url=lambda **change: url_for("compare.page", **{
-                "left": left.id, "right": right.id, "lang": lang, "basemap": basemap,
-                "view": "{:.5f},{:.5f},{}".format(*view), **change}),
-            api={"json": url_for("compare.api_compare", left=left.id, right=right.id, lang=lang),
-                 "csv": url_for("compare.api_compare_csv", left=left.id, right=right.id, lang=lang),
-                 "layouts": url_for("compare.api_layouts")},
+                "left": left.id, "right": right.id, "lang": lang, "basemap": req.basemap,
+                "view": "{:.5f},{:.5f},{}".format(*req.view), **change}),
+            api={"json": url_for("layouts.api_compare", left=left.id, right=right.id, lang=lang),
+                 "csv": url_for("layouts.api_compare_csv", left=left.id, right=right.id,
+                                lang=lang),
+                 "layouts": url_for("layouts.api_layouts")},
             embed_src=url_for("compare.embed", _external=True) + "?" + urlencode(
-                {"left": left.id, "right": right.id, "lang": lang, "basemap": basemap}),
+                {"left": left.id, "right": right.id, "lang": lang, "basemap": req.basemap}),
         )
-    return render_template("compare_embed.html" if embed else "compare.html", **context)
+    return render_template("compare_embed.html" if req.embed else "compare.html", **context)
 
 
 TEXT = {
@@ -308,153 +303,3 @@ def figure_table(result: dict, lang: str) -> dict:
     unit_defs = [(DEFINITIONS[k].label(lang), DEFINITIONS[k].text(lang))
                  for k in ("area_km2", "share_of_district", "parks", "parks_per_km2", "length_km")]
     return {"summary": summary, "overlap": overlap, "units": units, "unit_defs": unit_defs}
-
-
-# --- routes: pages --------------------------------------------------------------------------
-
-def _sides() -> tuple[str, str]:
-    return request.args.get("left", DEFAULT_LEFT), request.args.get("right", DEFAULT_RIGHT)
-
-
-def _page(embed: bool):
-    key = current_app.config["TIANDITU_KEY"]
-    args = {k: v for k, v in request.args.items() if k not in ("left", "right", "layers")}
-    left, right = _sides()
-    opts = c.options_from_query(args, default_layers=(), default_view=(0, 0, 0), embed=embed,
-                                tianditu_key=key)
-    g.img_origins = c.BASEMAPS[opts["basemap"]].origins(key)
-    html = render_compare(left, right, store=_store(), drafts=_drafts(), lang=opts["lang"],
-                          basemap=opts["basemap"], view=opts["view"] if "view" in args else None,
-                          controls=opts["controls"], embed=embed, tianditu_key=key)
-    resp = Response(html, mimetype="text/html")
-    resp.headers["Cache-Control"] = "no-cache"  # drafts come and go: revalidate (ETag) each time
-    return resp
-
-
-@bp.get("/compare")
-def page():
-    return _page(embed=False)
-
-
-@bp.get("/embed/compare")
-def embed():
-    return _page(embed=True)
-
-
-# --- routes: figures ------------------------------------------------------------------------
-
-def _compare_result() -> tuple[dict, str]:
-    lang = c.check_choice("lang", request.args.get("lang", "zh"), c.LANGS)
-    left, right = _sides()
-    store, drafts = _store(), _drafts()
-    started = time.perf_counter()
-    result = compare_figures(resolve(left, store, drafts), resolve(right, store, drafts), store, lang)
-    result["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return result, lang
-
-
-@bp.get("/api/compare")
-def api_compare():
-    result, _ = _compare_result()
-    resp = jsonify(result)
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
-
-
-@bp.get("/api/compare.csv")
-def api_compare_csv():
-    result, lang = _compare_result()
-    name = f"compare_{result['left']['layout']['id']}_{result['right']['layout']['id']}.csv"
-    return Response(csv_text(compare_rows(result, lang)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'inline; filename="{name.replace(":", "-")}"',
-                             "Cache-Control": "no-cache"})
-
-
-# --- routes: layouts and drafts -------------------------------------------------------------
-
-def _layout_json(layout_meta: dict) -> dict:
-    lid = layout_meta["id"]
-    return {**layout_meta, "urls": {
-        "api": url_for("compare.api_layout", layout_id=lid),
-        "compare": url_for("compare.page", left=DEFAULT_LEFT if lid != DEFAULT_LEFT else DEFAULT_RIGHT,
-                           right=lid)}}
-
-
-@bp.get("/api/layouts")
-def api_layouts():
-    store, drafts = _store(), _drafts()
-    out = [_layout_json(resolve(lid, store, drafts).metadata()) for lid in layout_ids(drafts)]
-    resp = jsonify(layouts=out, limits=Limits.from_config(current_app.config).__dict__,
-                   datums=["WGS84", "GCJ-02", "BD-09"])
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-@bp.post("/api/layouts")
-def api_upload():
-    limits = Limits.from_config(current_app.config)
-    if request.content_length and request.content_length > limits.max_bytes + MULTIPART_SLACK:
-        raise DraftTooLarge(f"upload too large: {request.content_length:,} bytes; the limit is "
-                            f"{limits.max_bytes:,}")
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise DraftError("no file: send the draft in the form field 'file'")
-        data, filename = upload.read(limits.max_bytes + 1), upload.filename or None
-        fields = request.form
-    else:
-        data = request.stream.read(limits.max_bytes + 1)  # never more, even if chunked
-        filename, fields = request.args.get("filename"), request.args
-    datum = fields.get("datum") or request.args.get("datum")
-    gdf, facts = read_draft(data, filename=filename, datum=datum, limits=limits)
-    meta = _drafts().save(gdf, facts, name=fields.get("name"), filename=filename)
-    body = _layout_json({"id": DRAFT_PREFIX + meta["id"], "draft": meta})
-    resp = jsonify(body)
-    resp.status_code = 201
-    resp.headers["Location"] = body["urls"]["api"]
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-@bp.get("/api/layouts/<layout_id>")
-def api_layout(layout_id: str):
-    store = _store()
-    layout = resolve(layout_id, store, _drafts())
-    body = _layout_json(layout.metadata())
-    body["figures"] = figures(layout, store)
-    body["urls"]["layers"] = {lid: url_for("compare.layout_layer", layout_id=layout.id, layer_id=lid)
-                              for lid in (*layout.layers, *layout.overlays())}
-    resp = jsonify(body)
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
-
-
-@bp.delete("/api/layouts/<layout_id>")
-def api_delete(layout_id: str):
-    if not layout_id.startswith(DRAFT_PREFIX):
-        if layout_id in layout_ids():
-            raise DraftError(f"{layout_id!r} is a built-in layout; only drafts (draft:<id>) can be deleted")
-        raise UnknownLayout(f"unknown layout {layout_id[:40]!r}; drafts are addressed as draft:<id>")
-    _drafts().delete(layout_id[len(DRAFT_PREFIX):])
-    return jsonify(deleted=layout_id)
-
-
-@bp.get("/api/layouts/<layout_id>/layers/<layer_id>.geojson")
-def layout_layer(layout_id: str, layer_id: str):
-    datum = {"wgs84": "WGS84", "gcj02": "GCJ-02"}[
-        c.check_choice("datum", request.args.get("datum", "wgs84"), ("wgs84", "gcj02"))]
-    store = _store()
-    text = layer_text(resolve(layout_id, store, _drafts()), store, layer_id, datum)
-    resp = Response(text, mimetype="application/geo+json")
-    if layout_id.startswith(DRAFT_PREFIX):
-        resp.headers["Cache-Control"] = "no-cache"
-    return resp
-
-
-@bp.errorhandler(DraftError)
-def _draft_error(exc: DraftError):
-    """The app's error response, plus where the upload went wrong and any repaired shapes."""
-    resp = error_response(exc.status, str(exc))
-    if wants_json() and exc.details:
-        resp.set_data(json.dumps({**resp.get_json(), **exc.details}, ensure_ascii=False))
-    return resp
