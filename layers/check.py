@@ -68,7 +68,7 @@ def _feature_problems(spec, gdf: gpd.GeoDataFrame) -> list[str]:
 
 
 def _inside_district(spec, gdf, districts) -> list[str]:
-    if spec.id == "districts" or "district" not in gdf.columns:
+    if spec.id == "districts" or spec.admin_boundaries or "district" not in gdf.columns:
         return []
     problems = []
     dm = districts.to_crs(METRIC_CRS).set_index("district")
@@ -132,3 +132,83 @@ def check(layers_dir: str | Path = LAYERS_DIR, sources_dir: str | Path = SOURCES
             except (KeyError, ValueError, AttributeError) as exc:
                 problems.append(f"{spec.id}: layer check could not run ({exc!r})")
     return problems
+
+
+# --- `parkmap check --places`: how precisely the named places are located ----------------------
+
+GRAINS = ("zone", "subdistrict", "layout", "place", "district")  # area:<grain>=... in places.csv
+PLACE_COLUMNS = ("building", "street", *(f"area:{g}" for g in GRAINS), "unlocated")
+DISTRICT_LABELS = {"changning": "长宁 Changning", "jingan": "静安 Jing'an"}
+
+
+def place_features(store: LayerStore) -> gpd.GeoDataFrame:
+    """Every named place as built: the parks, and the 一园 drawn in jingan_layout."""
+    parks = store.frame("parks")
+    layout = store.frame("jingan_layout")
+    park = layout[layout["kind"] == "park"]
+    return gpd.GeoDataFrame(pd.concat([parks, park], ignore_index=True), crs=parks.crs)
+
+
+def confidence_class(props) -> str:
+    """One of PLACE_COLUMNS for a place's properties."""
+    if props["confidence"] == "area":
+        return "area:" + str(props.get("area_ref") or "?").split("=", 1)[0]
+    return props["confidence"]
+
+
+def place_table(store: LayerStore) -> dict[str, dict[str, int]]:
+    """Counts per district (as the plans name it) and confidence class."""
+    table = {d: dict.fromkeys(PLACE_COLUMNS, 0) for d in DISTRICT_LABELS}
+    for _, r in place_features(store).iterrows():
+        row = table.setdefault(r["district"], dict.fromkeys(PLACE_COLUMNS, 0))
+        cls = confidence_class(r)
+        row[cls] = row.get(cls, 0) + 1
+    return table
+
+
+def four_sided(store: LayerStore) -> list[dict]:
+    """Places with a 四至 placement: drawn area vs official, or why it is not drawn."""
+    out = []
+    for _, r in place_features(store).iterrows():
+        official = r.get("area_km2_official")
+        g = r.geometry
+        drawn = (g is not None and not g.is_empty and g.geom_type in ("Polygon", "MultiPolygon"))
+        if not drawn and "四至 street(s)" not in str(r["basis"]):
+            continue
+        item = {"id": r["id"], "name_zh": r["name_zh"], "official_km2": official,
+                "drawn_km2": round(r["area_km2"], 3) if drawn else None}
+        item["ratio"] = (round(item["drawn_km2"] / official, 3)
+                         if drawn and official and official == official else None)
+        if not drawn:
+            item["missing"] = str(r["basis"]).split(". Instead:")[0]
+        out.append(item)
+    return out
+
+
+def places_report(store: LayerStore) -> str:
+    """The confidence table and the 四至 comparison, as text (`parkmap check --places`)."""
+    table = place_table(store)
+    head = ["district", *PLACE_COLUMNS, "total"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    totals = dict.fromkeys(PLACE_COLUMNS, 0)
+    for d, row in table.items():
+        lines.append("| " + " | ".join([DISTRICT_LABELS.get(d, d), *(str(row[c]) for c in PLACE_COLUMNS),
+                                        str(sum(row.values()))]) + " |")
+        for c in PLACE_COLUMNS:
+            totals[c] += row[c]
+    lines.append("| " + " | ".join(["all", *(str(totals[c]) for c in PLACE_COLUMNS),
+                                    str(sum(totals.values()))]) + " |")
+    from layers.subdistricts import overlaps
+
+    iou = overlaps(store.frame("subdistricts"), store.frame("districts"))
+    lines += ["", "Subdistricts vs district boundary (intersection over union of their union): "
+              + ", ".join(f"{DISTRICT_LABELS.get(d, d)} {v:.3f}" for d, v in iou.items())]
+    lines += ["", "四至 (boundary streets):"]
+    for item in four_sided(store):
+        if item["drawn_km2"] is not None:
+            ratio = f", ratio {item['ratio']:.3f}" if item["ratio"] is not None else ""
+            lines.append(f"- {item['name_zh']} ({item['id']}): drawn {item['drawn_km2']:.3f} km², "
+                         f"official {item['official_km2']} km²{ratio}")
+        else:
+            lines.append(f"- {item['name_zh']} ({item['id']}): not drawn: {item['missing']}")
+    return "\n".join(lines)

@@ -10,11 +10,14 @@ import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geom_to_metric
-from layers.places import place_properties, place_rows, placer_for, read_places
+from layers.places import (location_sources, place_properties, place_rows, placer_for,
+                           read_places)
 from layers.sources import AMAP_BOUNDARIES_ATTRIBUTION, OSM_ATTRIBUTION, SourceError
 from layers.spec import LayerSpec, Style
+from layers.subdistricts import subdistricts_of
 
-ROADS, STREETS, SUBDISTRICTS = "roads_rivers.geojson", "osm_streets.geojson", "osm_subdistricts.geojson"
+ROADS, STREETS, WATERWAYS = "roads_rivers.geojson", "osm_streets.geojson", "osm_waterways.geojson"
+SUBDISTRICTS = "osm_admin.geojson"  # via the subdistricts layer
 # Roads on the district edge (南北高架 over 成都北路, 苏州河 on the 黄浦/普陀 borders) are kept
 # where they lie within this distance of 静安区; check.py allows 30 m.
 EDGE_M = 25.0
@@ -67,7 +70,7 @@ def build(ctx) -> gpd.GeoDataFrame:
     jm = geom_to_metric(jingan.geometry.iloc[0])
     north_south = _road(ctx, ROADS, "南北高架路", "name_zh")
     middle_ring = _road(ctx, ROADS, "中环路", "name_zh")
-    creek = _road(ctx, ROADS, "苏州河", "name_zh")
+    creek = _road(ctx, WATERWAYS, "苏州河", "name")
     nanjing = _road(ctx, STREETS, "南京西路", "name")
     w = BELT_HALF_WIDTH_M
     feats = [
@@ -87,10 +90,9 @@ def build(ctx) -> gpd.GeoDataFrame:
         _feature("layout-jingan-belt-suzhou-creek", "苏河两岸在线专业服务融合带",
                  "Suzhou Creek banks online professional services belt", "belt", None,
                  "在线专业服务融合带", LAYOUT_SOURCE, LAYOUT_PASSAGE,
-                 f"苏州河 pieces of {ROADS} (derived from district borders) near 静安区 buffered "
-                 f"{w['suzhou-creek']:.0f} m, clipped to 静安区; schematic width. Where the creek "
-                 "runs inside 静安区 (about lon 121.446-121.459) no creek line exists, so the belt "
-                 "has a gap there rather than an invented course", "area",
+                 f"苏州河 ({WATERWAYS}: derived from the OSM subdistrict borders that follow the "
+                 "creek, no OSM waterway line being available) near 静安区 buffered "
+                 f"{w['suzhou-creek']:.0f} m, clipped to 静安区; schematic width", "area",
                  _band(creek, jm, w["suzhou-creek"])),
         _feature("layout-jingan-belt-nanjing-road", "南京西路商业商务提升赋能带",
                  "Nanjing West Road commerce and business upgrading belt", "belt", None,
@@ -109,7 +111,7 @@ def build(ctx) -> gpd.GeoDataFrame:
         _feature("layout-jingan-area-suhewan", "苏河湾功能区", "Suhewan functional area",
                  "functional_area", "suhewan", "数字金融（EDC布局）；苏河湾数字经济集聚区",
                  "001 二(五)19; 001 二(四)15", "结合我区市北、大宁、苏河湾、南京西路四大功能区特点",
-                 f"creek corridor: 苏州河 pieces of {ROADS} near 静安区 buffered "
+                 f"creek corridor: 苏州河 ({WATERWAYS}) near 静安区 buffered "
                  f"{SUHEWAN_HALF_WIDTH_M} m (= 4.2 km² / 6.3 km frontage / 2 banks, sxjjr.com via "
                  "places_research.csv), clipped to 静安区; 四至 not found", "area",
                  _band(creek, jm, SUHEWAN_HALF_WIDTH_M)),
@@ -130,7 +132,11 @@ def build(ctx) -> gpd.GeoDataFrame:
 
 
 def _subdistrict(ctx, name: str) -> BaseGeometry:
-    return _road(ctx, SUBDISTRICTS, name, "name")
+    found = ctx.layer("subdistricts")
+    found = found[found["name_zh"] == name]
+    if found.empty:
+        raise SourceError(f"{SUBDISTRICTS}: no subdistrict named {name!r} (needed for the 静安 layout)")
+    return geom_to_metric(found.geometry.iloc[0])
 
 
 def _park(ctx) -> dict:
@@ -139,11 +145,15 @@ def _park(ctx) -> dict:
     if len(rows) != 1:
         raise SourceError(f"places.csv: expected one jingan_layout row (the 一园), got {len(rows)}")
     (row, placed), = place_rows(rows, placer_for(ctx, {}))
-    props = place_properties(row, placed)
+    props = place_properties(row, placed, location_sources(ctx))
     props["zone"] = "shibei"  # the 一园 stands for the 市北 functional area (no other extent known)
     props["kind"] = "park"
     if placed.geometry is not None and placed.geometry.geom_type in ("Polygon", "MultiPolygon"):
         props["area_km2"] = round(geom_to_metric(placed.geometry).area / 1e6, 3)
+    if placed.geometry is not None and placed.confidence != "area":
+        names = subdistricts_of(placed.geometry, ctx.layer("subdistricts"))
+        if names:
+            props["subdistrict"], props["subdistrict_en"] = names
     return {**props, "geometry": placed.geometry}
 
 
@@ -181,8 +191,8 @@ LAYER = LayerSpec(
                    "Nanjing West Road functional areas. The plan draws no boundaries: these follow "
                    "roads, the creek and a subdistrict boundary; widths are schematic, each feature "
                    "says what it was drawn from.",
-    sources=(ROADS, STREETS, SUBDISTRICTS, "places.csv", "places_research.csv",
-             "osm_named_places.geojson"),
+    sources=(ROADS, STREETS, WATERWAYS, SUBDISTRICTS, "places.csv", "places_research.csv",
+             "osm_places.geojson"),
     attribution=f"{OSM_ATTRIBUTION}; {AMAP_BOUNDARIES_ATTRIBUTION}",
     license="ODbL 1.0 (OSM); plan text © Shanghai Jing'an District Government",
     styles={

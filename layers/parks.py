@@ -11,11 +11,15 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.crs import STORAGE_CRS, geom_to_metric
 from layers.jingan_layout import functional_areas
-from layers.places import PLACES_FILE, place_properties, place_rows, placer_for, read_places
+from layers.places import (BUILDINGS_OSM, CORRECTIONS_FILE, PLACES_FILE, PLACES_OSM, WATERWAYS_OSM,
+                           Area, location_sources, place_properties, place_rows, placer_for,
+                           read_places)
 from layers.sources import OSM_ATTRIBUTION
 from layers.spec import LayerSpec, Style
+from layers.subdistricts import subdistricts_of
 
 AREA_TOLERANCE = 0.05  # a polygon drawn along the 四至 streets vs the official km²
+ZONE_SURE = 0.9  # a place somewhere in a subdistrict is in a zone holding this share of it
 
 
 def _containing(geom: BaseGeometry, frame: gpd.GeoDataFrame, column: str):
@@ -25,13 +29,13 @@ def _containing(geom: BaseGeometry, frame: gpd.GeoDataFrame, column: str):
     return hit[column].iloc[0] if len(hit) else None
 
 
-def _areas(districts, zones, layout) -> dict:
+def _areas(districts, zones, layout, subdistricts) -> dict[str, Area]:
     """The areas a place may be placed within: area:<ref> in places.csv."""
-    areas = {f"zone={z}": (g, n) for z, g, n in zip(zones["zone"], zones.geometry, zones["name_zh"])}
-    areas.update({f"district={d}": (g, n) for d, g, n in
-                  zip(districts["district"], districts.geometry, districts["name_zh"])})
-    areas.update({f"layout={i}": (g, n) for i, g, n in
-                  zip(layout["id"], layout.geometry, layout["name_zh"])})
+    areas = {}
+    for prefix, frame, key in (("zone", zones, "zone"), ("district", districts, "district"),
+                               ("layout", layout, "id"), ("subdistrict", subdistricts, "name_zh")):
+        areas.update({f"{prefix}={k}": Area(g, zh, en) for k, g, zh, en in zip(
+            frame[key], frame.geometry, frame["name_zh"], frame["name_en"])})
     return areas
 
 
@@ -39,14 +43,20 @@ def build(ctx) -> gpd.GeoDataFrame:
     districts = ctx.layer("districts")
     zones = ctx.layer("changning_zones")
     layout = ctx.layer("jingan_layout")
+    subdistricts = ctx.layer("subdistricts")
     jingan_areas = functional_areas(layout)
     jingan_areas = jingan_areas[jingan_areas.geom_type.isin(["Polygon", "MultiPolygon"])]
-    placed = place_rows(read_places(ctx, "parks"), placer_for(ctx, _areas(districts, zones, layout)))
+    placed = place_rows(read_places(ctx, "parks"),
+                        placer_for(ctx, _areas(districts, zones, layout, subdistricts)))
     ref_zone = {f"zone={z}": z for z in zones["zone"]}
     ref_zone.update(zip("layout=" + layout["id"], layout["zone"]))
+    ref_zone.update({f"subdistrict={n}": max(sh, key=sh.get) for n, sh in
+                     zip(subdistricts["name_zh"], subdistricts["zone_shares"])
+                     if isinstance(sh, dict) and sh and max(sh.values()) >= ZONE_SURE})
     rows, geoms = [], []
+    sources = location_sources(ctx)
     for row, p in placed:
-        props = place_properties(row, p)
+        props = place_properties(row, p, sources)
         g = p.geometry
         if g is not None:
             props["district"] = _containing(g, districts, "district") or row["district"]
@@ -59,12 +69,24 @@ def build(ctx) -> gpd.GeoDataFrame:
                 props["zone"] = _containing(g, jingan_areas, "zone")
             if g.geom_type in ("Polygon", "MultiPolygon"):
                 props["area_km2"] = round(geom_to_metric(g).area / 1e6, 3)
+            # the subdistrict is known where the place is (not for a ring at some area's
+            # point, unless that area is the subdistrict)
+            if p.confidence != "area":
+                names = subdistricts_of(g, subdistricts)
+            elif (p.area_ref or "").startswith("subdistrict="):
+                names = (p.within.name_zh, p.within.name_en)
+            else:
+                names = None
+            if names:
+                props["subdistrict"], props["subdistrict_en"] = names
         rows.append(props)
         geoms.append(g)
-    zone_of = {f"place={r['id']}": r["zone"] for r in rows}
-    for r in rows:  # places within another place take its zone (once that one is known)
+    by_ref = {f"place={r['id']}": r for r in rows}
+    for r in rows:  # places within another place take its zone and subdistrict (once known)
         if r["confidence"] == "area" and (r["area_ref"] or "").startswith("place="):
-            r["zone"] = zone_of[r["area_ref"]]
+            outer = by_ref[r["area_ref"]]
+            r["zone"] = outer["zone"]
+            r["subdistrict"], r["subdistrict_en"] = outer["subdistrict"], outer["subdistrict_en"]
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=STORAGE_CRS)
 
 
@@ -77,7 +99,8 @@ def check(gdf: gpd.GeoDataFrame, layers: dict) -> list[str]:
         located = g is not None and not g.is_empty
         if r["confidence"] == "area" and not r.get("approximate"):
             problems.append(f"{where}: confidence area but not marked approximate")
-        if located and r["district"] == "changning" and zones is not None:
+        if (located and r["district"] == "changning" and zones is not None
+                and (r["confidence"] != "area" or r["zone"] is not None)):
             actual = _containing(g, zones, "zone")
             if actual != r["zone"]:
                 problems.append(f"{where}: zone {r['zone']} but it lies in {actual}")
@@ -104,8 +127,9 @@ LAYER = LayerSpec(
                    "(a crossing of two named streets, or a block enclosed by its boundary streets), "
                    "area (only the containing area is known: placed at its representative point, "
                    "approximate) or unlocated (no geometry).",
-    sources=(PLACES_FILE, "places_research.csv", "osm_named_places.geojson", "osm_streets.geojson",
-             "roads_rivers.geojson"),
+    sources=(PLACES_FILE, "places_research.csv", "places_addresses.csv", PLACES_OSM, BUILDINGS_OSM,
+             "osm_streets.geojson", "roads_rivers.geojson", WATERWAYS_OSM, "osm_admin.geojson",
+             CORRECTIONS_FILE),
     attribution=OSM_ATTRIBUTION + "; places: plan documents (seeds), places_research.csv",
     license="ODbL 1.0 (OSM); research points: see data/sources/SOURCES.md",
     styles={

@@ -4,12 +4,20 @@ A place's ``placement`` (data/sources/places.csv) is one or more alternatives se
 ``||``, tried in order; the first that works places it, and the basis says why earlier ones
 failed. Alternatives:
 
+- ``correction:<place id>``      a location accepted from a suggestion (place_corrections.csv;
+                                 added first, by the build, for every place that has one)
+- ``address:<路><号>``           a sourced street address found in OSM (layers/addresses.py):
+                                 building when an OSM object carries it, street when numbered
+                                 neighbours on the same side bracket it (interpolated)
 - ``osm:<name>``                 OSM named place with exactly that name          -> building
 - ``research:<name_zh>``         sourced point of places_research.csv (its own confidence)
 - ``cross:<street>&<street>``    crossing of two named OSM streets/roads          -> street
 - ``on:<street>@<osm place>``    point of the street nearest to a named place     -> street
-- ``polygon:N=a+b;E=c;S=d;W=e``  polygon enclosed by the named streets (四至)     -> street
+- ``polygon:N=a+b;E=c;S=d;W=e``  polygon enclosed by the named streets (四至; a side may be a
+                                 named waterway)                                   -> street
 - ``area:<ref>``                 representative point of a containing area        -> area
+                                 (``zone=<east|central|west>``, ``subdistrict=<街道/镇>``,
+                                 ``layout=<jingan_layout id>``, ``place=<id>``, ``district=<slug>``)
 - ``none:<reason>``              not located: null geometry                       -> unlocated
 
 All geometry work happens in METRIC_CRS; results are returned in lon/lat.
@@ -21,12 +29,14 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 from shapely import polygonize, unary_union
+from shapely import wkt as shapely_wkt
 from shapely.geometry import MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 from geo.crs import METRIC_CRS, geom_from_metric
 from geo.errors import ParkmapError
+from layers.addresses import AddressError, AddressIndex
 
 CROSSING_SPREAD_M = 150.0  # dual carriageways cross in up to 4 points; farther apart = ambiguous
 SAME_PLACE_SPREAD_M = 150.0  # same-name OSM places farther apart than this are different places
@@ -39,12 +49,21 @@ class PlacementError(ParkmapError):
     """One placement alternative could not be used; the message says why (goes into basis)."""
 
 
+@dataclass(frozen=True)
+class Area:
+    """An area a place may be placed within (``area:<ref>``): lon/lat geometry and names."""
+    geometry: BaseGeometry | None
+    name_zh: str
+    name_en: str
+
+
 @dataclass
 class Placement:
     geometry: BaseGeometry | None  # lon/lat; None when unlocated
     confidence: str  # building | street | area | unlocated
     basis: str
     area_ref: str | None = None  # the containing area used, for area placements
+    within: Area | None = None  # that area: what an area ring stands for
     fallback: bool = False  # an earlier (better) alternative failed
 
 
@@ -102,17 +121,23 @@ class Placer:
 
     ``streets``: frame with ``name`` (and optionally ``file``, the source it came from),
     ``named``: OSM named places, ``research``: places_research.csv rows, ``areas``: ref ->
-    (lon/lat geometry, label), e.g. "zone=east" -> (polygon, "长宁区东部中山公园地区").
+    Area, e.g. "zone=east" -> Area(polygon, "东部中山公园地区…", "East: …"), ``addresses``: an
+    AddressIndex, ``corrections``: place id -> its accepted corrections (place_corrections.csv
+    rows, oldest first; the newest counts).
     """
 
     def __init__(self, streets: gpd.GeoDataFrame, named: gpd.GeoDataFrame,
-                 research: list[dict], areas: dict[str, tuple[BaseGeometry, str]]):
+                 research: list[dict], areas: dict[str, Area],
+                 addresses: AddressIndex | None = None,
+                 corrections: dict[str, list[dict]] | None = None):
         self.streets = streets.to_crs(METRIC_CRS)
         if "file" not in self.streets.columns:
             self.streets["file"] = "streets"
         self.named = named.to_crs(METRIC_CRS)
         self.research = {r["name_zh"]: r for r in research}
         self.areas = dict(areas)
+        self.addresses = addresses
+        self.corrections = corrections or {}
         self.street_source = " / ".join(dict.fromkeys(self.streets["file"]))
 
     def street(self, name: str) -> BaseGeometry:
@@ -129,7 +154,7 @@ class Placer:
     def named_place(self, name: str) -> Point:
         hit = self.named[self.named["name"] == name]
         if hit.empty:
-            raise PlacementError(f"no OSM named place «{name}» in osm_named_places.geojson")
+            raise PlacementError(f"no OSM named place «{name}» in {PLACES_OSM}")
         pts = MultiPoint(list(hit.geometry))
         minx, miny, maxx, maxy = pts.bounds
         if max(maxx - minx, maxy - miny) > SAME_PLACE_SPREAD_M:
@@ -158,9 +183,30 @@ class Placer:
             raise ValueError(f"bad placement {alt!r} (see layers/places.py for the forms)")
         return handler(arg.strip())
 
+    def _correction(self, place_id: str) -> Placement:
+        found = self.corrections.get(place_id)
+        if not found:
+            raise ValueError(f"correction:{place_id}: no accepted correction for this place")
+        c = found[-1]
+        quote = f"; «{c['quote']}»" if c.get("quote") else ""
+        url = c.get("source_url") or "no URL"
+        return Placement(shapely_wkt.loads(c["wkt"]), c["precision"],
+                         f"correction accepted {c['accepted_at']} by {c['accepted_by']} "
+                         f"(suggestion {c['suggestion_id']}, {CORRECTIONS_FILE}): source {url}"
+                         f"{quote}")
+
+    def _address(self, address: str) -> Placement:
+        if self.addresses is None:
+            raise PlacementError(f"address {address}: no address data")
+        try:
+            found = self.addresses.locate(address)
+        except AddressError as exc:
+            raise PlacementError(str(exc)) from None
+        return Placement(found.geometry, found.confidence, f"address {address}: {found.basis}")
+
     def _osm(self, name: str) -> Placement:
         return Placement(geom_from_metric(self.named_place(name)), "building",
-                         f"OSM named place «{name}» (osm_named_places.geojson)")
+                         f"OSM named place «{name}» ({PLACES_OSM})")
 
     def _research(self, name: str) -> Placement:
         row = self.research.get(name)
@@ -221,12 +267,14 @@ class Placer:
     def _area(self, ref: str) -> Placement:
         if ref not in self.areas:
             raise ValueError(f"area:{ref}: unknown area (known: {', '.join(self.areas)})")
-        geom, label = self.areas[ref]
+        area = self.areas[ref]
+        geom = area.geometry
         if geom is None or geom.is_empty:
-            raise PlacementError(f"area {label} is itself not located")
+            raise PlacementError(f"area {area.name_zh} is itself not located")
         pt = geom.representative_point() if geom.geom_type != "Point" else geom
-        return Placement(pt, "area", f"within {label}: placed at its representative point "
-                                     "(only the containing area is known)", area_ref=ref)
+        return Placement(pt, "area", f"within {area.name_zh}: placed at its representative point "
+                                     "(only the containing area is known)", area_ref=ref,
+                         within=area)
 
     def _none(self, reason: str) -> Placement:
         return Placement(None, "unlocated", f"not located: {reason}")
@@ -235,6 +283,13 @@ class Placer:
 # --- the curated table data/sources/places.csv -----------------------------------------
 
 PLACES_FILE = "places.csv"
+PLACES_OSM = "osm_places.geojson"
+BUILDINGS_OSM = "osm_buildings.geojson"
+WATERWAYS_OSM = "osm_waterways.geojson"
+CORRECTIONS_FILE = "place_corrections.csv"
+CORRECTION_COLUMNS = ("place_id", "wkt", "precision", "source_url", "quote", "note",
+                      "suggestion_id", "accepted_by", "accepted_at")
+PRECISIONS = ("building", "street")  # what a correction may claim
 PLACE_COLUMNS = ("id", "name_zh", "name_en", "kind", "district", "themes", "role", "source",
                  "passage_doc", "passage", "named_in", "year", "placement", "evidence",
                  "area_km2_official", "layer")
@@ -276,17 +331,54 @@ def read_places(ctx, layer: str) -> list[dict]:
 
 
 def street_frame(ctx) -> gpd.GeoDataFrame:
-    """Named OSM streets and roads in one frame: columns name, file."""
+    """Named OSM streets, roads and waterways (a 四至 side may be a river) in one frame:
+    columns name, file."""
     osm = ctx.geojson(STREET_FILES[0], required=("name",))[["name", "geometry"]].assign(file=STREET_FILES[0])
     roads = ctx.geojson(STREET_FILES[1], required=("name_zh",)).rename(columns={"name_zh": "name"})
     roads = roads[["name", "geometry"]].assign(file=STREET_FILES[1])
-    return gpd.GeoDataFrame(pd.concat([osm, roads], ignore_index=True), crs=osm.crs)
+    water = ctx.geojson(WATERWAYS_OSM, required=("name",))[["name", "geometry"]]
+    water = water.assign(file=WATERWAYS_OSM)
+    return gpd.GeoDataFrame(pd.concat([osm, roads, water], ignore_index=True), crs=osm.crs)
 
 
-def placer_for(ctx, areas: dict) -> Placer:
-    return Placer(street_frame(ctx), ctx.geojson("osm_named_places.geojson"),
+def address_index(ctx) -> AddressIndex:
+    """Every addressed OSM place and building, and the streets (layers/addresses.py)."""
+    return AddressIndex.from_sources(ctx.geojson(PLACES_OSM, required=("name",)),
+                                     ctx.geojson(BUILDINGS_OSM), ctx.geojson(STREET_FILES[0]),
+                                     STREET_FILES[0], (PLACES_OSM, BUILDINGS_OSM))
+
+
+def read_corrections(ctx, place_ids) -> dict[str, list[dict]]:
+    """Accepted corrections by place id (place_corrections.csv; oldest first), validated."""
+    from layers.sources import SourceError
+
+    rows = ctx.csv(CORRECTIONS_FILE, required=CORRECTION_COLUMNS, allow_empty=True)
+    out, problems = {}, []
+    for i, r in enumerate(rows, start=2):
+        where = f"{CORRECTIONS_FILE} line {i}"
+        if r["place_id"] not in place_ids:
+            problems.append(f"{where}: unknown place {r['place_id']!r}")
+        if r["precision"] not in PRECISIONS:
+            problems.append(f"{where}: precision {r['precision']!r} is not one of {PRECISIONS}")
+        try:
+            g = shapely_wkt.loads(r["wkt"])
+            if g.is_empty or not g.is_valid:
+                raise ValueError("empty or invalid")
+        except Exception as exc:  # shapely raises GEOSException or ValueError
+            problems.append(f"{where}: wkt is not a valid geometry ({str(exc)[:60]})")
+        if not (r["source_url"] or r["quote"]):
+            problems.append(f"{where}: a correction needs a source (source_url or quote)")
+        out.setdefault(r["place_id"], []).append(r)
+    if problems:
+        raise SourceError(f"{len(problems)} problem(s) in {CORRECTIONS_FILE}: " + "; ".join(problems))
+    return out
+
+
+def placer_for(ctx, areas: dict[str, Area]) -> Placer:
+    place_ids = {r["id"] for r in ctx.csv(PLACES_FILE, required=("id",))}
+    return Placer(street_frame(ctx), ctx.geojson(PLACES_OSM, required=("name",)),
                   ctx.csv("places_research.csv", required=("name_zh", "lon_wgs84", "lat_wgs84")),
-                  areas)
+                  areas, address_index(ctx), read_corrections(ctx, place_ids))
 
 
 def place_rows(rows: list[dict], placer: Placer) -> list[tuple[dict, Placement]]:
@@ -296,19 +388,38 @@ def place_rows(rows: list[dict], placer: Placer) -> list[tuple[dict, Placement]]
     ordered = sorted(rows, key=lambda r: "area:place=" in r["placement"])
     placed = []
     for r in ordered:
+        spec = r["placement"]
+        if r["id"] in placer.corrections:
+            spec = f"correction:{r['id']} || {spec}"
         try:
-            p = placer.place(r["placement"])
+            p = placer.place(spec)
         except (PlacementError, ValueError) as exc:
             raise SourceError(f"{PLACES_FILE} {r['id']}: {exc}") from None
         placed.append((r, p))
         if p.geometry is not None:
-            placer.areas[f"place={r['id']}"] = (p.geometry, f"{r['name_zh']} ({r['id']})")
+            placer.areas[f"place={r['id']}"] = Area(p.geometry, r["name_zh"], r["name_en"])
     order = {r["id"]: i for i, r in enumerate(rows)}
     return sorted(placed, key=lambda rp: order[rp[0]["id"]])
 
 
-def place_properties(row: dict, p: Placement) -> dict:
-    """Feature properties for a placed row (the contract's plus this layer family's own)."""
+ADDRESSES_FILE = "places_addresses.csv"
+
+
+def location_sources(ctx) -> dict[str, dict]:
+    """Per place id, the researched source of its location (places_addresses.csv): the page and
+    its verbatim quote, shown beside the basis."""
+    out = {}
+    for r in ctx.csv(ADDRESSES_FILE, required=("id", "quote", "source_url", "source_date")):
+        if r["quote"] or r["source_url"]:
+            out[r["id"]] = {"location_quote": r["quote"] or None,
+                            "location_source": r["source_url"] or None,
+                            "location_date": r["source_date"] or None}
+    return out
+
+
+def place_properties(row: dict, p: Placement, sources: dict[str, dict] | None = None) -> dict:
+    """Feature properties for a placed row (the contract's plus this layer family's own);
+    ``sources``: location_sources()."""
     official = float(row["area_km2_official"]) if row["area_km2_official"] else None
     return {
         "id": row["id"], "name_zh": row["name_zh"], "name_en": row["name_en"], "kind": row["kind"],
@@ -320,4 +431,10 @@ def place_properties(row: dict, p: Placement) -> dict:
         "named_in": row["named_in"].split(";"), "year": int(row["year"]),
         "area_km2_official": official,
         "area_km2": None, "area_ref": p.area_ref,
+        # what an area ring stands for: "somewhere in <within>"
+        "within_zh": p.within.name_zh if p.within else None,
+        "within_en": p.within.name_en if p.within else None,
+        "subdistrict": None, "subdistrict_en": None,
+        **(sources or {}).get(row["id"], {"location_quote": None, "location_source": None,
+                                          "location_date": None}),
     }

@@ -7,7 +7,8 @@ from geo.errors import ParkmapError
 from layers.spec import LayerSpec
 
 # Order = drawing order bottom-up and the order in layer controls.
-_MODULES = ("context", "districts", "changning_zones", "jingan_layout", "line2", "parks")
+_MODULES = ("context", "districts", "subdistricts", "changning_zones", "jingan_layout", "line2",
+            "parks")
 
 
 class UnknownLayer(ParkmapError):

@@ -56,21 +56,27 @@ class BuildContext:
             raise SourceError(f"{self.path(name)}: features lack properties {missing}")
         return frame.copy()
 
-    def csv(self, name: str, required: tuple[str, ...] = ()) -> list[dict]:
+    def csv(self, name: str, required: tuple[str, ...] = (), allow_empty: bool = False) -> list[dict]:
+        """Rows of a source CSV; SourceError if unreadable, if a ``required`` column is missing,
+        or (unless ``allow_empty``) if it has no rows."""
         key = "csv:" + name
         if key not in self._cache:
             path = self.path(name)
             try:
                 with path.open(encoding="utf-8", newline="") as fh:
-                    rows = list(csv.DictReader(fh))
+                    reader = csv.DictReader(fh)
+                    rows = list(reader)
+                    header = reader.fieldnames or []
             except (UnicodeDecodeError, csv.Error) as exc:
                 raise SourceError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
-            missing = [c for c in required if rows and c not in rows[0]] or (
-                list(required) if not rows else [])
-            if missing:
-                raise SourceError(f"{path}: missing column(s) or no rows: {', '.join(missing)}")
-            self._cache[key] = rows
-        return [dict(r) for r in self._cache[key]]
+            self._cache[key] = (header, rows)
+        header, rows = self._cache[key]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise SourceError(f"{self.path(name)}: missing column(s): {', '.join(missing)}")
+        if not rows and not allow_empty:
+            raise SourceError(f"{self.path(name)}: no rows")
+        return [dict(r) for r in rows]
 
     def text(self, name: str) -> str:
         return self.path(name).read_text(encoding="utf-8")

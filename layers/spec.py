@@ -52,13 +52,17 @@ class LayerSpec:
     styles: dict[str, Style]  # by feature ``kind``
     build: Callable = field(compare=False, repr=False)
     group: str = "plan"  # "plan" or "context"
+    # Administrative boundaries from their own source (not drawn inside the districts): the
+    # layer's check compares them with the districts by overlap, not by containment.
+    admin_boundaries: bool = False
 
     def style_for(self, kind: str) -> Style:
         return self.styles.get(kind) or next(iter(self.styles.values()))
 
     def metadata(self) -> dict:
         """JSON-ready metadata (layers.json, /api/layers)."""
-        meta = {k: v for k, v in asdict(self).items() if k not in ("build", "styles")}
+        meta = {k: v for k, v in asdict(self).items()
+                if k not in ("build", "styles", "admin_boundaries")}
         meta["sources"] = list(self.sources)
         meta["styles"] = {k: {**asdict(s), "leaflet": s.leaflet()} for k, s in self.styles.items()}
         return meta

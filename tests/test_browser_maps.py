@@ -13,7 +13,7 @@ import pytest
 from werkzeug.wrappers import Response
 
 from geo.datum import wgs84_to_gcj02
-from layers.registry import get_layer
+from layers.registry import all_layers, get_layer
 from layers.themes import THEMES
 from webapp import create_app
 from webapp.maps import MAPS
@@ -107,8 +107,9 @@ def test_named_map_renders_with_every_layer_in_the_control(visit, named, lang):
     page = v.open(f"/map/{named.id}?lang={lang}")
     assert v.errors == [] and v.outside == []
     names = page.locator(".leaflet-control-layers-overlays label span span").all_inner_texts()
-    want = [(get_layer(i).title_zh if lang == "zh" else get_layer(i).title_en) for i in named.layers]
-    assert [n.strip() for n in names] == want
+    offered = [s.id for s in all_layers() if s.id in (*named.layers, *named.optional)]
+    want = [(get_layer(i).title_zh if lang == "zh" else get_layer(i).title_en) for i in offered]
+    assert [n.strip() for n in names] == want  # the optional layers too, unticked
     drawn = page.evaluate("Object.keys(Parkmap.layers).filter(id => Parkmap.map.hasLayer(Parkmap.layers[id]))")
     assert drawn == list(named.layers)
     assert page.locator("path.pm-feature").count() > 50  # the vector base and plan layers drew
@@ -266,7 +267,8 @@ def test_on_a_phone_the_map_is_not_covered_by_its_controls(visit, lang):
     assert box["width"] == 400 and box["height"] > 800 / 3
     page.locator(".leaflet-control-layers-toggle").click()
     assert "leaflet-control-layers-expanded" in control.get_attribute("class")
-    assert page.locator(".leaflet-control-layers-overlays label").count() == len(MAPS[2].layers)
+    assert page.locator(".leaflet-control-layers-overlays label").count() == len(
+        MAPS[2].layers + MAPS[2].optional)
     page.mouse.click(box["x"] + 200, box["y"] + box["height"] - 60)
     assert "leaflet-control-layers-expanded" not in control.get_attribute("class")
     assert v.errors == []

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 from geo.crs import METRIC_CRS, STORAGE_CRS, geom_from_metric, geom_to_metric
-from layers.places import (PlacementError, Placer, crossing, place_rows, point_on_street,
+from layers.places import (Area, PlacementError, Placer, crossing, place_rows, point_on_street,
                            polygon_from_streets, read_places)
 from layers.sources import SOURCES_DIR, BuildContext, SourceError
 from layers.themes import THEMES, UnknownTheme, parse_themes, theme_labels
@@ -92,7 +92,7 @@ def placer() -> Placer:
                 {"name_zh": "无点", "lon_wgs84": "", "lat_wgs84": "", "datum": "",
                  "confidence": "none", "address": "", "source": ""}]
     area = geom_from_metric(box(X0 - 5000, Y0 - 5000, X0 - 3000, Y0 - 3000))
-    return Placer(frame(GRID), named, research, {"zone=east": (area, "东部")})
+    return Placer(frame(GRID), named, research, {"zone=east": Area(area, "东部", "East")})
 
 
 def test_placer_crossing_gives_a_street_point(placer):
@@ -114,7 +114,8 @@ def test_placer_polygon_names_missing_streets_then_falls_back_to_the_area(placer
     p = placer.place("polygon:N=北路;E=东路;S=南路;W=凯旋路 || area:zone=east")
     assert p.confidence == "area" and p.fallback and p.area_ref == "zone=east"
     assert "凯旋路" in p.basis
-    assert placer.areas["zone=east"][0].contains(p.geometry)
+    assert placer.areas["zone=east"].geometry.contains(p.geometry)
+    assert (p.within.name_zh, p.within.name_en) == ("东部", "East")  # what the ring stands for
 
 
 def test_placer_polygon_when_all_streets_exist(placer):
@@ -151,12 +152,13 @@ def test_placer_rejects_malformed_placements(placer):
 
 
 def test_places_inside_places_are_placed_after_them(placer):
-    rows = [{"id": "park-inner", "name_zh": "内", "placement": "area:place=park-outer"},
-            {"id": "park-outer", "name_zh": "外", "placement": "cross:北路&西路"}]
+    rows = [{"id": "park-inner", "name_zh": "内", "name_en": "In", "placement": "area:place=park-outer"},
+            {"id": "park-outer", "name_zh": "外", "name_en": "Out", "placement": "cross:北路&西路"}]
     placed = place_rows(rows, placer)
     assert [r["id"] for r, _ in placed] == ["park-inner", "park-outer"]
     inner, outer = placed[0][1], placed[1][1]
     assert inner.confidence == "area" and inner.geometry.equals(outer.geometry)
+    assert inner.within.name_zh == "外"
 
 
 def test_theme_vocabulary():

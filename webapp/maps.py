@@ -20,10 +20,12 @@ class NamedMap:
     layers: tuple[str, ...]  # layer ids, drawn bottom-up; "context" is the offline base
     center: tuple[float, float]  # lat, lon (Leaflet order)
     zoom: int
+    optional: tuple[str, ...] = ()  # offered in the layer control, off until ticked
 
     def metadata(self) -> dict:
         d = asdict(self)
         d["layers"] = list(self.layers)
+        d["optional"] = list(self.optional)
         d["center"] = list(self.center)
         return d
 
@@ -39,6 +41,7 @@ MAPS: tuple[NamedMap, ...] = (
         layers=("context", "districts", "changning_zones", "line2", "parks"),
         center=(31.212, 121.385),
         zoom=13,
+        optional=("subdistricts",),  # the zones already divide the district: off, not cluttering
     ),
     NamedMap(
         id="jingan",
@@ -47,7 +50,7 @@ MAPS: tuple[NamedMap, ...] = (
         description_zh="南北发展轴、中环两翼/苏河两岸/南京西路三带、市北园区、四个功能区与平台。",
         description_en="The north-south axis, the Middle Ring, Suzhou Creek and Nanjing West Road belts, "
                        "the Shibei park, four functional areas and the named platforms.",
-        layers=("context", "districts", "jingan_layout", "line2", "parks"),
+        layers=("context", "districts", "subdistricts", "jingan_layout", "line2", "parks"),
         center=(31.262, 121.455),
         zoom=13,
     ),
@@ -61,6 +64,7 @@ MAPS: tuple[NamedMap, ...] = (
         layers=("context", "districts", "changning_zones", "jingan_layout", "line2", "parks"),
         center=(31.235, 121.42),
         zoom=12,
+        optional=("subdistricts",),
     ),
 )
 

@@ -52,8 +52,8 @@ def _page(map_id: str, embed: bool):
                                   default_view=(*named.center, named.zoom), embed=embed,
                                   tianditu_key=key_cfg, url_state=True)
     title = named.title_zh if req.lang == "zh" else named.title_en
-    # the map's other layers are offered in the layer control, unticked
-    req = replace(req, title=title, hidden=named.layers)
+    # the map's other layers (and its optional ones) are offered in the layer control, unticked
+    req = replace(req, title=title, hidden=(*named.layers, *named.optional))
     g.img_origins = c.BASEMAPS[req.basemap].origins(key_cfg)
     key = ("embed" if embed else "map", named.id, request.host_url,
            current_app.config["LAYERS_DIR"], req)
