@@ -41,11 +41,17 @@ class AddressError(ParkmapError):
     status = 404
 
 
+class AddressFormatError(AddressError):
+    """Text that is not a 路+号 address at all."""
+
+    status = 400
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """``(street, number)`` of a 路+号 address; AddressError naming the expected form."""
     m = _ADDRESS.match(str(text).strip().replace(" ", ""))
     if not m:
-        raise AddressError(f"{str(text)[:60]!r} is not a street address of the form 长宁路1033号 "
+        raise AddressFormatError(f"{str(text)[:60]!r} is not a street address of the form 长宁路1033号 "
                            "(street name, then house number)")
     return m.group("street"), int(m.group("number"))
 

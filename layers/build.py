@@ -1,4 +1,6 @@
-"""`parkmap build`: every layer to <out>/<id>.geojson plus a layers.json index."""
+"""`parkmap build`: every layer to <out>/<id>.geojson, the address index (addresses.geojson,
+for the app's address search), and a layers.json index (written last: its change tells a
+running app that the layers were rebuilt)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from geo.geojson_io import write_geojson
+from layers.addresses import INDEX_NAME as ADDRESSES_NAME
+from layers.places import address_index
 from layers.registry import all_layers
 from layers.sources import LAYERS_DIR, SOURCES_DIR, BuildContext
 
@@ -21,8 +25,9 @@ def build_all(out_dir: str | Path = LAYERS_DIR, sources_dir: str | Path = SOURCE
         gdf = ctx.layer(spec.id)
         built.append((spec, gdf))
         log(f"built {spec.id}: {len(gdf)} features")
+    addresses = address_index(ctx).to_frame()
     out_dir = Path(out_dir)
-    written = []
+    written = [write_geojson(addresses, out_dir / ADDRESSES_NAME, name="addresses")]
     index = {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "layers": []}
     for spec, gdf in built:
         path = write_geojson(gdf, out_dir / f"{spec.id}.geojson", name=spec.id)

@@ -13,6 +13,8 @@ import pandas as pd
 
 from geo.crs import METRIC_CRS
 from geo.geojson_io import dumps, to_feature_collection
+from layers.addresses import INDEX_NAME as ADDRESSES_NAME
+from layers.places import address_index
 from layers.registry import all_layers
 from layers.sources import LAYERS_DIR, SOURCES_DIR, BuildContext, SourceError
 from layers.spec import CONFIDENCES, DRAWN_PROPERTIES, REQUIRED_PROPERTIES
@@ -98,6 +100,16 @@ def _fresh_build_problems(ctx: BuildContext, store: LayerStore) -> list[str]:
         if dumps(to_feature_collection(fresh, name=spec.id)) != on_disk.strip():
             problems.append(f"{spec.id}: built file differs from a fresh build of the sources "
                             f"(run `parkmap build`)")
+    try:
+        fresh = dumps(to_feature_collection(address_index(ctx).to_frame(), name="addresses"))
+        on_disk = (store.dir / ADDRESSES_NAME).read_text(encoding="utf-8").strip()
+        if fresh != on_disk:
+            problems.append(f"{ADDRESSES_NAME}: differs from a fresh build of the sources "
+                            "(run `parkmap build`)")
+    except SourceError as exc:
+        problems.append(f"{ADDRESSES_NAME}: cannot be built from its sources: {exc}")
+    except OSError:
+        problems.append(f"{ADDRESSES_NAME}: missing in {store.dir} (run `parkmap build`)")
     return problems
 
 

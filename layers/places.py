@@ -24,7 +24,11 @@ All geometry work happens in METRIC_CRS; results are returned in lon/lat.
 """
 from __future__ import annotations
 
+import csv
+import io
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -438,3 +442,21 @@ def place_properties(row: dict, p: Placement, sources: dict[str, dict] | None = 
         **(sources or {}).get(row["id"], {"location_quote": None, "location_source": None,
                                           "location_date": None}),
     }
+
+
+def append_correction(sources_dir, row: dict) -> bool:
+    """Add an accepted correction to ``<sources_dir>/place_corrections.csv`` (written whole, then
+    renamed into place). False, and nothing written, when that suggestion is there already."""
+    path = Path(sources_dir) / CORRECTIONS_FILE
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    rows = list(csv.DictReader(io.StringIO(text))) if text else []
+    if any(r.get("suggestion_id") == row["suggestion_id"] for r in rows):
+        return False
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CORRECTION_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows([*rows, {c: row.get(c) or "" for c in CORRECTION_COLUMNS}])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+    return True

@@ -54,7 +54,7 @@ def build(ctx) -> gpd.GeoDataFrame:
         rows.append({
             "id": f"subdistrict-{slug(n['name_en'])}",
             "name_zh": r["name"], "name_en": n["name_en"],
-            "kind": "town" if r["name"].endswith("镇") else "subdistrict",
+            "kind": "subdistrict",  # towns (镇) too: the name says which; one legend entry
             "district": district,
             "zone": max(shares, key=shares.get) if shares else None,
             "zone_shares": shares,
@@ -141,11 +141,9 @@ LAYER = LayerSpec(
     attribution=OSM_ATTRIBUTION,
     license="ODbL 1.0 (OSM); English names: see data/sources/SOURCES.md",
     styles={
-        "subdistrict": Style("街道边界", "Subdistrict boundary", "fill", color="#546e7a",
+        "subdistrict": Style("街道/镇边界", "Subdistrict / town boundary", "fill", color="#546e7a",
                              weight=1.2, opacity=0.9, fill_color="#90a4ae", fill_opacity=0.04,
                              dash_array="1 4"),
-        "town": Style("镇边界", "Town boundary", "fill", color="#546e7a", weight=1.2, opacity=0.9,
-                      fill_color="#90a4ae", fill_opacity=0.04, dash_array="1 4"),
     },
     build=build,
     group="context",

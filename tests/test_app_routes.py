@@ -84,8 +84,8 @@ def test_named_map_pages_render_with_own_assets_only(client, named, kind):
     assert "/vendor/leaflet/leaflet.js" in refs and "/static/parkmap.js" in refs
     assert all(ref.startswith("/") and not ref.startswith("//") for ref in refs), refs
     assert "cdn" not in html.lower() and "jquery" not in html.lower()
-    for layer_id in named.layers:
-        assert f'"url":"/api/layers/{layer_id}.geojson"' in html
+    for layer_id in named.layers:  # each with the build's tag: a rebuild changes the URL
+        assert re.search(rf'"url":"/api/layers/{layer_id}.geojson\?v=[0-9a-f]{{12}}"', html)
     assert _drawn_layers(html) == list(named.layers)
     assert "L.tileLayer" not in html  # basemap=none is the default: our own vector base
     assert named.title_zh in html
@@ -122,7 +122,7 @@ def test_embed_without_scripts_shows_the_described_figure(client):
 def test_query_parameters_shape_the_map(client):
     html = client.get("/map/changning?layers=parks,line2&lang=en&view=31.2,121.4,15"
                       ).get_data(as_text=True)
-    assert '"url":"/api/layers/line2.geojson"' in html and '"url":"/api/layers/parks.geojson"' in html
+    assert '"url":"/api/layers/line2.geojson?v=' in html and '"url":"/api/layers/parks.geojson?v=' in html
     drawn = _drawn_layers(html)
     assert drawn == ["line2", "parks"]
     assert "/api/layers/context.geojson" in html  # the map's other layers: offered, not drawn
@@ -525,3 +525,26 @@ def test_parkmap_serve_refuses_unbuilt_layers(tmp_path):
 def test_favicon_is_answered_without_an_error(client):
     r = client.get("/favicon.ico")
     assert r.status_code == 204 and r.data == b""
+
+
+def test_a_rebuild_reaches_a_running_app(built, tmp_path):
+    """`parkmap build` replaces the folder under a running server: its pages, layer URLs (a new
+    build tag, so no browser draws a cached layer) and data follow without a restart."""
+    import shutil
+
+    from layers.build import build_all
+
+    layers = tmp_path / "layers"
+    shutil.copytree(built, layers)
+    client = create_app({"LAYERS_DIR": str(layers)}).test_client()
+    first = client.get("/map/changning").get_data(as_text=True)
+    tag = re.search(r"parks\.geojson\?v=([0-9a-f]+)", first).group(1)
+    doc = json.loads(client.get(f"/api/layers/parks.geojson?v={tag}").get_data())
+    doc["features"][0]["properties"]["name_en"] = "Renamed in a rebuild"
+    (layers / "parks.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    build_all(tmp_path / "other", log=lambda m: None)  # a new layers.json, as a build writes it
+    shutil.copy(tmp_path / "other" / "layers.json", layers / "layers.json")
+    again = client.get("/map/changning?lang=en").get_data(as_text=True)
+    assert re.search(r"parks\.geojson\?v=([0-9a-f]+)", again).group(1) != tag
+    assert "Renamed in a rebuild" in again  # the parks panel, composed anew
+    assert "Renamed in a rebuild" in client.get("/api/parks.csv").get_data(as_text=True)

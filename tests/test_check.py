@@ -60,7 +60,8 @@ def test_check_passes_on_the_committed_data(tmp_path, capsys):
 
 
 def test_check_passes_on_a_fresh_build(data, capsys):
-    assert sorted(p.stem for p in (data / "layers").glob("*.geojson")) == sorted(layer_ids())
+    built = sorted(p.stem for p in (data / "layers").glob("*.geojson"))
+    assert built == sorted([*layer_ids(), "addresses"])  # every layer, and the address index
     rc, out = _check(data, capsys)
     assert rc == 0, out
 

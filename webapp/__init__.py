@@ -13,9 +13,11 @@ from flask import Flask, g, request
 
 from webapp import config as settings
 from webapp import errors
+from webapp.security import check_origin
 
 BLUEPRINTS = ("webapp.pages.assets", "webapp.pages.maps", "webapp.pages.compare",
-              "webapp.pages.figures", "webapp.api.layers", "webapp.api.layouts")
+              "webapp.pages.figures", "webapp.api.layers", "webapp.api.layouts",
+              "webapp.api.places")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -25,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     errors.register(app)
+    app.before_request(check_origin)
     for name in BLUEPRINTS:
         app.register_blueprint(import_module(name).bp)
     app.after_request(_headers)

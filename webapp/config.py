@@ -7,15 +7,18 @@ from typing import Mapping
 
 from layers.sources import LAYERS_DIR
 from webapp.intake import LIMIT_DEFAULTS
+from webapp.places import LIMIT_DEFAULTS as SUGGESTION_LIMITS
 
 DEFAULTS: dict[str, object] = {
     "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)
     "INSTANCE_DIR": "instance",  # uploaded drafts live here, never in data/
     "FRAME_ANCESTORS": "*",  # CSP frame-ancestors: who may embed /embed pages in an iframe
+    "ALLOWED_ORIGINS": "",  # other sites whose pages may send uploads and suggestions (space-separated)
     "TIANDITU_KEY": "",  # enables basemap=tianditu when set
     "CACHE_MAX_AGE": 300,  # seconds, for pages and GeoJSON (ETag revalidates after)
     "PAGE_CACHE_SIZE": 256,  # composed pages kept in memory per app
     **LIMIT_DEFAULTS,  # DRAFT_MAX_BYTES / _FEATURES / _VERTICES: upload limits
+    **SUGGESTION_LIMITS,  # SUGGESTION_MAX_BYTES / _MAX_PENDING / _RATE_PER_HOUR
 }
 
 

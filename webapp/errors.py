@@ -37,7 +37,10 @@ def register(app: Flask) -> None:
     def _parkmap_error(exc: ParkmapError):
         if exc.status >= 500:
             app.logger.error("server-side data problem: %s", exc)
-        return error_response(exc.status, str(exc))
+        resp = error_response(exc.status, str(exc))
+        if getattr(exc, "retry_after", None):
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

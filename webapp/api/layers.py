@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from threading import Lock
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from shapely.geometry import shape
 
 from geo.datum import convert_frame
 from geo.geojson_io import dumps, to_feature_collection
@@ -17,14 +14,17 @@ from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
 from webapp import stores
 from webapp.maps import MAPS, get_map
+from webapp.places import parks
+from webapp.render.cache import app_cache
 from webapp.render.compose import check_choice
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 DATUMS = {"wgs84": "WGS84", "gcj02": "GCJ-02"}
-PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "lon", "lat", "confidence",
-                "approximate", "themes", "role", "source", "basis", "year")
-_shift_lock = Lock()
+PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "subdistrict", "subdistrict_en",
+                "lon", "lat", "confidence", "approximate", "within_zh", "within_en", "themes",
+                "role", "source", "basis", "year")
+SHIFTED_CACHE_SIZE = 32  # layers x datums x builds kept
 
 
 def _map_json(m) -> dict:
@@ -74,20 +74,13 @@ def layer_geojson(layer_id: str):
 
 
 def _shifted(store, layer_id: str, datum: str) -> str:
-    cache = current_app.extensions.setdefault("parkmap.shifted", {})
-    key = (str(store.dir), layer_id, datum)
-    with _shift_lock:
-        if key not in cache:
-            gdf = convert_frame(store.frame(layer_id), "WGS84", datum)
-            cache[key] = dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n"
-        return cache[key]
+    """A layer shifted to ``datum``, made once per build of the layers."""
+    def make() -> str:
+        gdf = convert_frame(store.frame(layer_id), "WGS84", datum)
+        return dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n"
 
-
-def parks(store) -> list[tuple[dict, object]]:
-    """Every park feature as built: (properties, shapely geometry or None when unlocated)."""
-    doc = json.loads(store.geojson_text("parks"))
-    return [(f.get("properties") or {}, shape(f["geometry"]) if f.get("geometry") else None)
-            for f in doc["features"]]
+    return app_cache("shifted", SHIFTED_CACHE_SIZE).get(
+        (str(store.dir), store.version, layer_id, datum), make)
 
 
 @bp.get("/parks.csv")

@@ -59,7 +59,7 @@ def _check_out(path: Path) -> None:
         raise OutputError(f"{path} is a folder; give a file name, e.g. {path / 'map.png'}")
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_output(path: Path, data: bytes) -> None:
     """Atomic: a failed or interrupted run never leaves half an image (nor its temp file)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -85,7 +85,7 @@ def _figure(args) -> int:
     drafts = DraftStore(args.instance / "drafts")
     content = figure.content_for(args.target, LayerStore(args.layers), drafts=drafts)
     data = figure.render(content, options)
-    _write(args.out, data)
+    write_output(args.out, data)
     w, h = options.pixels
     print(f"{args.out}: {args.fmt.upper()} {args.width:g}x{args.height:g} mm"
           + (f", {w}x{h} px at {args.dpi} dpi" if args.fmt == "png" else "")

@@ -56,7 +56,7 @@ def render_target(target: str, options: figure.FigureOptions) -> bytes:
     if figure.DRAFT_PREFIX in target:  # drafts come and go: never serve a stale one
         return make()
     return app_cache("figures", CACHE_SIZE).get(
-        (target, options, current_app.config["LAYERS_DIR"]), make)
+        (target, options, current_app.config["LAYERS_DIR"], store.version), make)
 
 
 @bp.get("/figure/<target>.<any(png, svg):fmt>")

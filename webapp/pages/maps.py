@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, g, render_template, request, url_for
 
 from layers.themes import theme_labels
 from webapp import stores
-from webapp.api.layers import parks
 from webapp.maps import MAPS, get_map
+from webapp.places import named_places, parks
 from webapp.render import compose as c
 from webapp.render.cache import app_cache
 from webapp.render.describe import describe, district_names, embed_fallback, embed_snippet
@@ -56,13 +56,18 @@ def _page(map_id: str, embed: bool):
     req = replace(req, title=title, hidden=(*named.layers, *named.optional))
     g.img_origins = c.BASEMAPS[req.basemap].origins(key_cfg)
     key = ("embed" if embed else "map", named.id, request.host_url,
-           current_app.config["LAYERS_DIR"], req)
+           current_app.config["LAYERS_DIR"], stores.layers().version, req)
     return _cache().get(key, lambda: _render(named, req, embed))
 
 
 def _render(named, req: c.MapRequest, embed: bool) -> str:
     lang = req.lang
-    m = c.compose(req, c.Delivery(store=stores.layers(),
+    suggest = None if embed else {
+        "url": url_for("places.suggest", place_id="ID").replace("ID", "{id}"),
+        "geocode": url_for("places.geocode"), "places": sorted(named_places(stores.layers()))}
+    store = stores.layers()
+    m = c.compose(req, c.Delivery(store=store, suggest=suggest,
+                                  data_url=c.versioned_data_url(store.version),
                                   tianditu_key=current_app.config["TIANDITU_KEY"]))
     context = {"named": named, "lang": lang, "title": req.title, "parts": c.render_parts(m),
                "basemap": req.basemap,
@@ -120,13 +125,21 @@ def _parks(lang: str) -> list[dict]:
     for props, geom in parks(stores.layers()):
         zh, en = props.get("name_zh") or "", props.get("name_en") or ""
         themes = props.get("themes")
+        sub_zh, sub_en = props.get("subdistrict") or "", props.get("subdistrict_en") or ""
+        within = (props.get("within_zh") or props.get("within_en") if lang == "zh"
+                  else props.get("within_en") or props.get("within_zh"))
+        confidence = props.get("confidence") or ""
         rows.append({
             "id": props["id"], "name": (zh or en) if lang == "zh" else (en or zh),
             "alt": en if lang == "zh" else zh,
             "district": props.get("district") or "", "zone": props.get("zone") or "",
+            "subdistrict": sub_zh, "subdistrict_label": (sub_zh or sub_en) if lang == "zh"
+            else (sub_en or sub_zh),
+            "within": within if confidence == "area" else "",
             "themes": [str(t) for t in themes] if isinstance(themes, (list, tuple)) else [],
-            "confidence": props.get("confidence") or "",
+            "confidence": confidence,
             "located": geom is not None and not geom.is_empty,
+            "suggest": confidence in ("area", "unlocated"),
         })
     return sorted(rows, key=lambda r: r["name"])
 
@@ -138,6 +151,8 @@ def _filters(parks: list[dict], lang: str) -> dict[str, list[tuple[str, str]]]:
     return {
         "district": [(d, districts.get(d, d)) for d in sorted({p["district"] for p in parks} - {""})],
         "zone": [(z, zones.get(z, z)) for z in sorted({p["zone"] for p in parks} - {""})],
+        "subdistrict": sorted({(p["subdistrict"], p["subdistrict_label"]) for p in parks
+                               if p["subdistrict"]}),
         "theme": [(t, themes.get(t, t)) for t in sorted({t for p in parks for t in p["themes"]})],
     }
 

@@ -72,7 +72,7 @@ def _pane(layout: Layout, side: str, req: "CompareRequest", delivery: c.Delivery
     def data_url(layer_id: str, layer_datum: str) -> str:
         if layer_id in layout.frames:
             return _layout_layer_url(layout, layer_id, layer_datum)
-        return c.default_data_url(layer_id, layer_datum)
+        return c.default_data_url(layer_id, layer_datum, store.version)
 
     extra = []
     for layer_id, (spec, _) in layout.overlays().items():

@@ -25,7 +25,7 @@ which builds every data value into the DOM as text, never as HTML.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import quote, urlsplit
 
@@ -127,6 +127,35 @@ CONFIDENCE_NAMES = {
     "unlocated": ("未定位", "unlocated"),
 }
 
+# The "suggest a location" form, by language (sg_<field> labels its fields).
+SUGGEST_TEXT = {
+    "zh": {"sg_help": "在地图上点击它的位置，或输入地址查找；并注明来源（网页链接和/或原文）。建议经审核后才会改变地图。",
+           "sg_address": "地址（路名+门牌号）", "sg_address_example": "例：延安西路934号",
+           "sg_find": "查找", "sg_nowhere": "尚未选定位置：请点击地图。",
+           "sg_point": "已选：{lat}, {lng}（{datum}）", "sg_precision": "精确到",
+           "sg_precision_building": "建筑", "sg_precision_street": "街道",
+           "sg_source_url": "来源网页", "sg_quote": "来源原文（说明位置的那句话）",
+           "sg_note": "备注", "sg_contact": "联系方式（可选，只给审核人看）", "sg_send": "提交建议",
+           "sg_close": "关闭", "sg_need_point": "请先在地图上点出位置，或查找地址。",
+           "sg_need_source": "请给出来源：网页链接或原文。", "sg_need_address": "请输入地址。",
+           "sg_failed": "未能提交，请稍后再试。",
+           "sg_thanks": "谢谢！建议 {id} 已保存，待审核；审核通过前地图不会改变。"},
+    "en": {"sg_help": "Click where it is on the map, or find a typed address; and give a source "
+                      "(a web page and/or a quote). The map changes only once a reviewer accepts it.",
+           "sg_address": "Address (street and number)", "sg_address_example": "e.g. 延安西路934号",
+           "sg_find": "Find", "sg_nowhere": "No location chosen yet: click the map.",
+           "sg_point": "Chosen: {lat}, {lng} ({datum})", "sg_precision": "Precise to",
+           "sg_precision_building": "the building", "sg_precision_street": "the street",
+           "sg_source_url": "Source page", "sg_quote": "Source quote (the words that say where)",
+           "sg_note": "Note", "sg_contact": "Contact (optional, seen only by the reviewer)",
+           "sg_send": "Send suggestion", "sg_close": "Close",
+           "sg_need_point": "Click the location on the map first, or find an address.",
+           "sg_need_source": "Give a source: a web page or a quote.",
+           "sg_need_address": "Type an address.", "sg_failed": "Could not send; try again later.",
+           "sg_thanks": "Thank you: suggestion {id} is kept for review; the map changes only "
+                        "once it is accepted."},
+}
+
 # Popup/legend/search labels, by language.
 UI_TEXT = {
     "zh": {"role": "角色", "zone": "功能区", "district": "区", "themes": "主题", "passage": "规划原文",
@@ -135,7 +164,11 @@ UI_TEXT = {
            "search": "搜索园区（中文或英文名）",
            "no_results": "无匹配", "unlocated": "未定位", "legend": "图例",
            "fullscreen": "全屏", "exit_fullscreen": "退出全屏", "layers": "图层",
-           "also_here": "同一位置还有"},
+           "also_here": "同一位置还有", "subdistrict": "街道/镇", "where": "位置",
+           "somewhere": "在{area}内某处（确切位置未知，圆圈只代表该区域）",
+           "somewhere_short": "在{area}内某处",
+           "location_source": "位置来源", "suggest": "建议位置",
+           **SUGGEST_TEXT["zh"]},
     "en": {"role": "Role", "zone": "Zone", "district": "District", "themes": "Themes",
            "passage": "Plan passage", "source": "Source", "basis": "Located from",
            "confidence": "Location confidence", "year": "Year", "named_in": "Named in",
@@ -143,7 +176,12 @@ UI_TEXT = {
            "zoom": "Zoom here", "search": "Search parks (Chinese or English)",
            "no_results": "No match", "unlocated": "unlocated", "legend": "Legend",
            "fullscreen": "Full screen", "exit_fullscreen": "Exit full screen", "layers": "Layers",
-           "also_here": "Also at this point"},
+           "also_here": "Also at this point", "subdistrict": "Subdistrict",
+           "where": "Where", "somewhere": "somewhere in {area} (exact location unknown; the "
+                                         "ring stands for that area)",
+           "somewhere_short": "somewhere in {area}",
+           "location_source": "Location source", "suggest": "Suggest a location",
+           **SUGGEST_TEXT["en"]},
 }
 
 
@@ -151,9 +189,17 @@ def default_asset_url(path: str) -> str:
     return "/" + path
 
 
-def default_data_url(layer_id: str, datum: str) -> str:
-    url = f"/api/layers/{layer_id}.geojson"
-    return url + "?datum=gcj02" if datum == "GCJ-02" else url
+def default_data_url(layer_id: str, datum: str, version: str | None = None) -> str:
+    """The layer's API URL; ``version`` (the built layers' tag) makes it change with every
+    build, so a browser never draws a cached layer from an earlier build."""
+    args = ["datum=gcj02"] if datum == "GCJ-02" else []
+    if version:
+        args.append(f"v={version}")
+    return f"/api/layers/{layer_id}.geojson" + ("?" + "&".join(args) if args else "")
+
+
+def versioned_data_url(version: str) -> Callable[[str, str], str]:
+    return lambda layer_id, datum: default_data_url(layer_id, datum, version)
 
 
 def _js_json(value) -> str:
@@ -352,6 +398,9 @@ class Delivery:
     asset_url: Callable[[str], str] = default_asset_url
     data_url: Callable[[str, str], str] = default_data_url
     tianditu_key: str = ""
+    # the live map page's "suggest a location": {"url": ".../{id}/suggestions", "geocode": url,
+    # "places": [place ids]}; None elsewhere (embeds, compare panes, the static export)
+    suggest: dict | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self):
         check_choice("data", self.data, DATA_MODES)
@@ -406,6 +455,7 @@ def compose(req: MapRequest, delivery: Delivery = Delivery(),
         "viewOffset": view_offset,  # [dlat, dlon] of the map centre from the WGS84 view
         "attribution": _data_attribution(base, [o.spec for o in overlays]),
         "compact": req.compact,
+        "suggest": {**delivery.suggest, "datum": base.datum} if delivery.suggest else None,
     }, layer_control).add_to(m)
     _number_elements(m.get_root())
     return m

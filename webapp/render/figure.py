@@ -455,9 +455,12 @@ _RENDER_LOCK = threading.Lock()  # rc_context changes matplotlib's global rcPara
 def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
     """The figure as PNG or SVG bytes. Raises FontUnavailable (503) if no CJK font exists."""
     font = cjk_font()
+    # text.parse_math off: names, notes and sources (some typed by users) are drawn as the
+    # text they are, never parsed as mathtext ("$\\frac..$" would be maths or an error)
     with _RENDER_LOCK, matplotlib.rc_context({"font.family": [font.name, "DejaVu Sans"],
                                 "lines.scale_dashes": False, "svg.fonttype": "path",
-                                "axes.unicode_minus": False}):
+                                "axes.unicode_minus": False, "text.parse_math": False,
+                                "text.usetex": False}):
         fig = _draw(content, options)
         buf = io.BytesIO()
         meta = {"Title": _pick(content, options.lang, "title")}
@@ -775,3 +778,43 @@ def content_for(target: str, store, drafts=None) -> Content:
             raise FigureParamError("drafts are not available here")
         return draft_content(target[len(DRAFT_PREFIX):], store, drafts)
     return map_content(target, store)
+
+
+SUGGESTION_MARGIN_M = 1200.0  # around the current and suggested locations
+
+
+def suggestion_content(record: dict, store) -> Content:
+    """A suggestion beside the place's current placement, at one scale (the review figure of
+    `parkmap suggestions show`): left as the map draws it now, right with the suggestion."""
+    from shapely.geometry import shape
+
+    from layers.registry import get_layer
+    from webapp.places import SUGGESTION_LAYER, named_places
+
+    props, current = named_places(store).get(record["place_id"], ({}, None))
+    base = items_for(["context", "districts", "subdistricts"], store)
+    parks = store.frame("parks")
+    layer = "parks" if record["place_id"] in set(parks["id"]) else "jingan_layout"
+    frame = store.frame(layer)
+    place = Item(get_layer(layer), frame[frame["id"] == record["place_id"]])
+    suggested = shape(record["geometry"])
+    marks = gpd.GeoDataFrame(
+        [{"id": record["id"], "name_zh": "建议位置（待审核）", "name_en": "Suggested (pending review)",
+          "kind": "suggestion"}], geometry=[suggested], crs=STORAGE_CRS)
+    shown = [g for g in (current, suggested) if g is not None and not g.is_empty]
+    focus = gpd.GeoSeries(shown, crs=STORAGE_CRS).to_crs(METRIC_CRS).union_all()
+    extent = focus.buffer(SUGGESTION_MARGIN_M).bounds
+    name_zh, name_en = props.get("name_zh") or record["place_id"], props.get("name_en") or ""
+    conf = props.get("confidence") or "unlocated"
+    left = Panel(f"现定位（{conf}）", f"Now ({conf})", [*base, place], extent=extent)
+    right = Panel(f"建议（{record['precision']}）", f"Suggested ({record['precision']})",
+                  [*base, Item(place.spec, place.frame, labels=False),
+                   Item(SUGGESTION_LAYER, marks)], extent=extent)
+    source = record.get("source_url") or record.get("quote") or ""
+    notes_zh = [f"建议 {record['id']}，{record['created']}：{source[:120]}"]
+    notes_en = [f"Suggestion {record['id']}, {record['created']}: {source[:120]}"]
+    if current is None:
+        notes_zh.append("此地点目前未定位。")
+        notes_en.append("This place is not located now.")
+    return Content(f"位置建议：{name_zh}", f"Suggested location: {name_en}", [left, right],
+                   notes_zh, notes_en)

@@ -5,6 +5,8 @@
  *                                    on a narrow map (a phone) the layer control and legend
  *                                    start collapsed, so the map itself stays visible.
  * Parkmap.focus(featureId)          -> zoom to a feature and open its popup.
+ * Parkmap.suggest(placeId)          -> the "suggest a location" form for a place (full map pages:
+ *                                      config.suggest), sent to the server for review.
  * Parkmap.ready                     -> a Promise resolved when every layer has loaded.
  *
  * Every value from data or the URL enters the DOM as text (textContent) or as a CSSOM
@@ -92,9 +94,16 @@
       dl.appendChild(el("dt", null, t[key]));
       dl.appendChild(el("dd", "pm-" + key, value));
     }
+    if (p.confidence === "area" && (p.within_zh || p.within_en)) {
+      // a ring stands for an area, not a spot: say which
+      dl.appendChild(el("dt", null, t.where));
+      dl.appendChild(el("dd", "pm-where", t.somewhere.replace("{area}",
+        P.config.lang === "en" ? (p.within_en || p.within_zh) : (p.within_zh || p.within_en))));
+    }
     row("role", p.role);
     row("zone", p.zone && label("zone", p.zone));
     row("district", p.district && label("district", p.district));
+    row("subdistrict", P.config.lang === "en" ? (p.subdistrict_en || p.subdistrict) : p.subdistrict);
     row("themes", listText(Array.isArray(p.themes) ? p.themes.map(function (x) { return label("theme", x); }) : p.themes));
     if (p.passage) {
       dl.appendChild(el("dt", null, t.passage));
@@ -108,6 +117,26 @@
     if (p.passage) row("named_in", listText(p.named_in));
     row("year", p.year);
     row("basis", p.basis);
+    if (p.location_quote || p.location_source) {
+      dl.appendChild(el("dt", null, t.location_source));
+      var src = el("dd", "pm-location-source");
+      if (p.location_quote) src.appendChild(el("q", null, p.location_quote));
+      if (p.location_source) {
+        var cite = el("cite", null, "— ");
+        if (/^https?:\/\//i.test(p.location_source)) {
+          var a = el("a", null, p.location_source);
+          a.href = p.location_source;
+          a.rel = "noopener noreferrer";
+          a.target = "_blank";
+          cite.appendChild(a);
+        } else {
+          cite.appendChild(document.createTextNode(p.location_source));
+        }
+        if (p.location_date) cite.appendChild(document.createTextNode(" (" + p.location_date + ")"));
+        src.appendChild(cite);
+      }
+      dl.appendChild(src);
+    }
     row("confidence", p.confidence && label("confidence", p.confidence));
     var rec = P.features[p.id];
     row("data", rec && rec.spec.attribution);
@@ -137,6 +166,17 @@
         P.focus(p.id);
       });
       d.appendChild(b);
+    }
+    if (P.config.suggest && (p.confidence === "area" || p.confidence === "unlocated") &&
+        P.config.suggest.places.indexOf(p.id) >= 0) {
+      var sb = el("button", "pm-suggest-open", t.suggest);
+      sb.type = "button";
+      sb.addEventListener("click", function (e) {
+        L.DomEvent.stopPropagation(e);
+        P.map.closePopup();
+        P.suggest(p.id);
+      });
+      d.appendChild(sb);
     }
     return d;
   }
@@ -422,7 +462,163 @@
     return P.ready;
   };
 
-  /* Parks side panel (map page): filter by district, zone and theme; click to focus. */
+
+  /* "Suggest a location": click the map or find a typed address, give a source, send. The
+     server keeps it for review; nothing on the map changes. Built node by node like the rest. */
+  var sug = null;
+
+  function field(form, key, kind, attrs) {
+    var t = P.config.text, wrap = el("label", "pm-suggest-field");
+    wrap.appendChild(el("span", null, t["sg_" + key]));
+    var input = el(kind);
+    input.name = key;
+    Object.keys(attrs || {}).forEach(function (k) { input.setAttribute(k, attrs[k]); });
+    wrap.appendChild(input);
+    form.appendChild(wrap);
+    return input;
+  }
+
+  function suggestForm() {
+    var t = P.config.text, box = el("section", "pm-suggest");
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-label", t.suggest);
+    box.hidden = true;
+    var head = el("h2", null, t.suggest);
+    var name = el("div", "pm-suggest-place");
+    var help = el("p", "pm-suggest-help", t.sg_help);
+    var form = el("form");
+    form.noValidate = true;
+    var findRow = el("div", "pm-suggest-find");
+    var address = field(findRow, "address", "input", {type: "text", maxlength: "200",
+                                                      placeholder: t.sg_address_example});
+    var find = el("button", null, t.sg_find);
+    find.type = "button";
+    findRow.appendChild(find);
+    form.appendChild(findRow);
+    var where = el("p", "pm-suggest-where", t.sg_nowhere);
+    form.appendChild(where);
+    var precision = field(form, "precision", "select");
+    ["building", "street"].forEach(function (v) {
+      var o = el("option", null, t["sg_precision_" + v]);
+      o.value = v;
+      precision.appendChild(o);
+    });
+    var url = field(form, "source_url", "input", {type: "url", maxlength: "500",
+                                                  placeholder: "https://"});
+    var quote = field(form, "quote", "textarea", {rows: "3", maxlength: "2000"});
+    var note = field(form, "note", "textarea", {rows: "2", maxlength: "2000"});
+    var contact = field(form, "contact", "input", {type: "text", maxlength: "200"});
+    var status = el("p", "pm-suggest-status");
+    status.setAttribute("aria-live", "polite");
+    var send = el("button", "pm-suggest-send", t.sg_send);
+    send.type = "submit";
+    var cancel = el("button", "pm-suggest-cancel", t.sg_close);
+    cancel.type = "button";
+    var buttons = el("div", "pm-suggest-buttons");
+    buttons.appendChild(send);
+    buttons.appendChild(cancel);
+    form.appendChild(buttons);
+    form.appendChild(status);
+    [head, name, help, form].forEach(function (n) { box.appendChild(n); });
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    P.map.getContainer().appendChild(box);
+
+    var s = {box: box, name: name, where: where, status: status, send: send, form: form,
+             fields: {address: address, precision: precision, source_url: url, quote: quote,
+                      note: note, contact: contact},
+             point: null, marker: null, place: null};
+
+    function setPoint(lat, lng, datum, basis) {
+      s.point = {lat: lat, lng: lng, datum: datum};
+      var off = P.config.viewOffset || [0, 0];  // on GCJ-02 tiles the map is shifted
+      var shown = datum === P.config.suggest.datum ? [lat, lng] : [lat + off[0], lng + off[1]];
+      if (s.marker) s.marker.setLatLng(shown);
+      else s.marker = L.circleMarker(shown, {radius: 9, color: "#b71c1c", weight: 3,
+                                             fillColor: "#e53935", fillOpacity: .8}).addTo(P.map);
+      where.textContent = t.sg_point.replace("{lat}", lat.toFixed(6)).replace("{lng}", lng.toFixed(6))
+        .replace("{datum}", datum) + (basis ? " — " + basis : "");
+    }
+
+    // A click anywhere on the map (features included: a DOM listener, as Leaflet's map
+    // "click" skips clicks on features) sets the point while the form is open.
+    P.map.getContainer().addEventListener("click", function (e) {
+      if (box.hidden || box.contains(e.target) || e.target.closest(".leaflet-control")) return;
+      if (P.map.dragging && P.map.dragging.moved()) return;  // the end of a pan, not a pick
+      e.stopPropagation();  // picking a point: no feature popup opens under it
+      var ll = P.map.mouseEventToLatLng(e);
+      setPoint(ll.lat, ll.lng, P.config.suggest.datum, "");
+    }, true);
+
+    find.addEventListener("click", function () {
+      status.textContent = "";
+      var q = address.value.trim();
+      if (!q) { status.textContent = t.sg_need_address; return; }
+      fetch(P.config.suggest.geocode + "?address=" + encodeURIComponent(q))
+        .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+        .then(function (res) {
+          if (!res.ok) { status.textContent = res.body.error || t.sg_failed; return; }
+          setPoint(res.body.lat, res.body.lon, res.body.datum, res.body.basis);
+          precision.value = res.body.precision;
+          var off = P.config.viewOffset || [0, 0];
+          P.map.setView([res.body.lat + off[0], res.body.lon + off[1]], Math.max(P.map.getZoom(), 16));
+        })
+        .catch(function () { status.textContent = t.sg_failed; });
+    });
+
+    cancel.addEventListener("click", function () { P.suggestClose(); });
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      status.textContent = "";
+      if (!s.point) { status.textContent = t.sg_need_point; return; }
+      if (!url.value.trim() && !quote.value.trim()) { status.textContent = t.sg_need_source; return; }
+      var body = {lon: s.point.lng, lat: s.point.lat, datum: s.point.datum};
+      Object.keys(s.fields).forEach(function (k) {
+        var v = s.fields[k].value.trim();
+        if (v) body[k] = v;
+      });
+      send.disabled = true;
+      fetch(P.config.suggest.url.replace("{id}", encodeURIComponent(s.place)), {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)
+      }).then(function (r) { return r.json().then(function (b) { return {ok: r.ok, body: b}; }); })
+        .then(function (res) {
+          send.disabled = false;
+          if (!res.ok) { status.textContent = res.body.error || t.sg_failed; return; }
+          status.textContent = t.sg_thanks.replace("{id}", res.body.id);
+          box.setAttribute("data-pm-sent", res.body.id);
+          form.reset();
+        })
+        .catch(function () { send.disabled = false; status.textContent = t.sg_failed; });
+    });
+    return s;
+  }
+
+  P.suggest = function (id) {
+    if (!P.config || !P.config.suggest || !P.map) return false;
+    if (!sug) sug = suggestForm();
+    var rec = P.features[id];
+    var n = rec ? names(rec.feature.properties) : [id];
+    sug.place = id;
+    sug.point = null;
+    if (sug.marker) { P.map.removeLayer(sug.marker); sug.marker = null; }
+    sug.name.textContent = n[0] + (n[1] ? " · " + n[1] : "");
+    sug.where.textContent = P.config.text.sg_nowhere;
+    sug.status.textContent = "";
+    sug.box.removeAttribute("data-pm-sent");
+    sug.box.hidden = false;
+    sug.fields.address.focus();
+    return true;
+  };
+
+  P.suggestClose = function () {
+    if (!sug) return;
+    sug.box.hidden = true;
+    if (sug.marker) { P.map.removeLayer(sug.marker); sug.marker = null; }
+  };
+
+  /* Parks side panel (map page): filter by district, zone, subdistrict and theme; click to
+     focus; "suggest" opens the suggestion form for that place. */
   function panel() {
     var list = document.getElementById("pm-parks");
     if (!list) return;
@@ -434,6 +630,7 @@
       Array.prototype.forEach.call(list.children, function (li) {
         var ok = (!want.district || li.getAttribute("data-district") === want.district) &&
                  (!want.zone || li.getAttribute("data-zone") === want.zone) &&
+                 (!want.subdistrict || li.getAttribute("data-subdistrict") === want.subdistrict) &&
                  (!want.theme || (li.getAttribute("data-themes") || "").split("|").indexOf(want.theme) >= 0);
         li.hidden = !ok;
         if (ok) shown += 1;
@@ -444,6 +641,8 @@
     list.addEventListener("click", function (e) {
       var b = e.target.closest("button[data-id]");
       if (b) P.focus(b.getAttribute("data-id"));
+      var sb = e.target.closest("button[data-suggest]");
+      if (sb) P.suggest(sb.getAttribute("data-suggest"));
     });
     var copy = document.getElementById("pm-copy-snippet");
     if (copy) copy.addEventListener("click", function () {

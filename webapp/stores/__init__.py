@@ -11,6 +11,7 @@ from flask import current_app
 
 from layers.store import LayerStore, store_for
 from webapp.stores.drafts import DraftStore
+from webapp.stores.suggestions import SuggestionStore
 
 
 def layers() -> LayerStore:
@@ -21,3 +22,8 @@ def layers() -> LayerStore:
 def drafts() -> DraftStore:
     """Planners' uploaded drafts (INSTANCE_DIR/drafts)."""
     return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
+
+
+def suggestions() -> SuggestionStore:
+    """Suggested place locations awaiting review (INSTANCE_DIR/suggestions)."""
+    return SuggestionStore(Path(current_app.config["INSTANCE_DIR"]) / "suggestions")

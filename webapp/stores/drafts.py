@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,6 +11,7 @@ import geopandas as gpd
 from geo.errors import ParkmapError
 from geo.geojson_io import GeoJSONError, dumps, parse_features, to_feature_collection
 from webapp.intake import NAME_MAX
+from webapp.stores.files import sweep_temp, utc_now, write_atomic
 
 _ID = re.compile(r"^[0-9a-f]{8}$")
 
@@ -26,12 +23,9 @@ class UnknownDraft(ParkmapError):
 class DraftStore:
     """Drafts as ``<root>/<id>.geojson``: the WGS84 features plus a top-level ``draft`` member.
 
-    A draft is written to a hidden temp file in the same folder, flushed to disk, then renamed
-    over its name, so a crash at any point leaves either the whole draft or no draft (a stray
-    temp file at most, never read, and swept by a later save).
+    A draft is written whole or not at all (stores.files.write_atomic), so a crash at any
+    point leaves either the whole draft or no draft.
     """
-
-    STALE_TMP_S = 3600  # a temp file this old belongs to a save that died
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -46,7 +40,7 @@ class DraftStore:
              filename: str | None = None) -> dict:
         """Store an accepted draft under a new id; returns its metadata."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._sweep()
+        sweep_temp(self.root)
         while True:
             draft_id = secrets.token_hex(4)
             if not self._path(draft_id).exists():
@@ -60,29 +54,9 @@ class DraftStore:
         label = (name or "").strip() or (Path(filename).stem if filename else "") or f"draft {draft_id}"
         meta = {"id": draft_id, "name": label[:NAME_MAX],
                 "filename": Path(filename).name[:NAME_MAX] if filename else None,
-                "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **facts}
-        text = feature_collection_text(gdf, meta) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{draft_id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path(draft_id))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+                "created": utc_now(), **facts}
+        write_atomic(self._path(draft_id), feature_collection_text(gdf, meta) + "\n")
         return meta
-
-    def _sweep(self) -> None:
-        """Remove temp files left by saves that died (older than STALE_TMP_S)."""
-        cutoff = time.time() - self.STALE_TMP_S
-        for p in self.root.glob(".*.tmp"):
-            try:
-                if p.stat().st_mtime < cutoff:
-                    p.unlink()
-            except OSError:
-                pass  # another process swept it first
 
     def load(self, draft_id: str) -> tuple[gpd.GeoDataFrame, dict]:
         path = self._path(draft_id)
