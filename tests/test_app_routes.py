@@ -335,8 +335,8 @@ def test_api_parks_csv(client, built):
 
 def test_not_built_is_a_clear_server_error(tmp_path):
     r = create_app({"LAYERS_DIR": str(tmp_path)}).test_client().get("/api/layers/parks.geojson")
-    assert r.status_code == 500
-    assert "is not built" in r.get_json()["error"] and "parkmap build" in r.get_json()["error"]
+    assert r.status_code == 503
+    assert "layers.json missing" in r.get_json()["error"] and "parkmap build" in r.get_json()["error"]
 
 
 # --- headers, caching, embedding ---------------------------------------------------------

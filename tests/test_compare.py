@@ -56,8 +56,9 @@ def upload(client, data: bytes, filename="draft.geojson", **fields):
 
 
 def drafts_on_disk(instance: Path) -> list[str]:
+    """The drafts' feature files (beside them: each original upload, the index, the lock)."""
     d = instance / "drafts"
-    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+    return sorted(p.name for p in d.glob("*.geojson")) if d.exists() else []
 
 
 def east_zone(built) -> dict:
@@ -397,17 +398,19 @@ def test_damaged_draft_file_is_a_404_not_a_500(client, instance):
 
 def test_draft_survives_restart_and_deletes(built, instance, client):
     r = upload(client, b"name,lon,lat\nP,121.42,31.21\n", filename="p.csv", name="kept")
-    lid = r.get_json()["id"]
+    lid, token = r.get_json()["id"], r.get_json()["token"]
     again = create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance)}).test_client()
     listed = again.get("/api/layouts").get_json()["layouts"]
     assert [x["id"] for x in listed][-1] == lid and listed[-1]["draft"]["name"] == "kept"
     assert again.get(f"/compare?left=changning_zones&right={lid}").status_code == 200
     assert again.delete("/api/layouts/changning_zones").status_code == 400
     assert again.delete("/api/layouts/elsewhere").status_code == 404
-    r = again.delete(f"/api/layouts/{lid}")
+    r = again.delete(f"/api/layouts/{lid}")  # without its edit token: not the uploader
+    assert r.status_code == 403 and "edit token" in r.get_json()["error"]
+    r = again.delete(f"/api/layouts/{lid}", headers={"X-Draft-Token": token})
     assert r.status_code == 200 and r.get_json() == {"deleted": lid}
     assert drafts_on_disk(instance) == []
-    r = again.delete(f"/api/layouts/{lid}")
+    r = again.delete(f"/api/layouts/{lid}", headers={"X-Draft-Token": token})
     assert r.status_code == 404 and "deleted, or never stored" in r.get_json()["error"]
     assert client.get(f"/api/compare?right={lid}").status_code == 404
 

@@ -203,12 +203,26 @@ def test_upload_a_draft_from_the_page(page, base, tmp_path):
     assert [p for p in page.problems if "400" not in p] == []
 
 
-def test_a_failed_delete_says_why(page, base):
-    r = page.request.post(f"{base}/api/layouts?name=gone", data="lon,lat\n121.42,31.21\n",
+def test_only_the_browser_that_uploaded_a_draft_offers_to_delete_it(page, base):
+    r = page.request.post(f"{base}/api/layouts?name=theirs", data="lon,lat\n121.42,31.21\n",
                           headers={"Content-Type": "text/csv"})
     lid = r.json()["id"]
     open_compare(page, base, f"/compare?left=changning_zones&right={lid}&lang=en")
-    page.request.delete(f"{base}/api/layouts/{lid}")  # deleted elsewhere meanwhile
+    item = page.locator(f"#pmc-drafts li[data-id='{lid}']")
+    assert item.locator("button[data-delete]").is_hidden()
+    assert "only its uploader can delete it" in item.inner_text()
+
+
+def test_a_failed_delete_says_why(page, base):
+    r = page.request.post(f"{base}/api/layouts?name=gone", data="lon,lat\n121.42,31.21\n",
+                          headers={"Content-Type": "text/csv"})
+    lid, token = r.json()["id"], r.json()["token"]
+    open_compare(page, base, f"/compare?left=changning_zones&right={lid}&lang=en")
+    page.evaluate("([id, t]) => localStorage.setItem('parkmap.draftTokens', "
+                  "JSON.stringify({[id]: t}))", [lid, token])  # as if this browser made it
+    open_compare(page, base, f"/compare?left=changning_zones&right={lid}&lang=en")
+    page.request.delete(f"{base}/api/layouts/{lid}",
+                        headers={"X-Draft-Token": token})  # deleted elsewhere meanwhile
     page.click(f"#pmc-drafts li[data-id='{lid}'] button[data-delete]")
     page.wait_for_selector("#pmc-drafts .pmc-error")
     assert "deleted, or never stored" in page.inner_text("#pmc-drafts .pmc-error")

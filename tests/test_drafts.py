@@ -9,7 +9,7 @@ from shapely.geometry import Point, box, shape
 from geo.crs import distance_m
 from geo.datum import wgs84_to_bd09, wgs84_to_gcj02
 from webapp.intake import DraftError, DraftTooLarge, Limits, check_datum, read_draft
-from webapp.stores.drafts import DraftStore, UnknownDraft
+from webapp.stores.drafts import DraftForbidden, DraftStore, StoreUnavailable, UnknownDraft
 
 LON, LAT = 121.4200, 31.2100  # a point in Changning (WGS84)
 
@@ -115,7 +115,7 @@ def test_utf8_bom_and_sniffing():
      b'"geometry": null}]}', {}, "feature 0 ('x'): has no geometry"),
     (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, '
      b'"geometry": {"type": "Polygon", "coordinates": [[[121.4, 31.2], [121.5, 31.2]]]}}]}', {},
-     "feature 0: unreadable geometry"),
+     "feature 0: Polygon: 2 position(s); at least 4 are needed"),
     (b"a,b\n1,2\n", {"filename": "a.csv"}, "CSV needs columns lon and lat, or a wkt column; found: a, b"),
     (b"lon,lat\n", {"filename": "a.csv"}, "header but no rows"),
     (b"name,lon,lat\nA,121.4,31.2\nB,east,31.2\n", {}, "row 3, column lon: 'east' is not a number"),
@@ -207,22 +207,29 @@ def test_store_roundtrip_list_delete(tmp_path):
     store = DraftStore(tmp_path / "drafts")
     assert store.index() == []
     gdf, facts = read_draft(fc(square(), props={"name": "东区"}), datum="BD-09")
-    meta = store.save(gdf, facts, name="my draft", filename="up/plan.geojson")
+    meta, token = store.save(gdf, facts, name="my draft", filename="up/plan.geojson",
+                             original=b"the upload")
     assert len(meta["id"]) == 8 and meta["name"] == "my draft" and meta["filename"] == "plan.geojson"
-    assert meta["datum"] == "BD-09"
-    assert [p.name for p in (tmp_path / "drafts").iterdir()] == [f"{meta['id']}.geojson"]
+    assert meta["datum"] == "BD-09" and "token_sha256" not in meta and len(token) >= 20
+    assert sorted(p.name for p in (tmp_path / "drafts").iterdir()) == [
+        ".lock", f"{meta['id']}.geojson", f"{meta['id']}.upload", "index.json"]
+    assert store.original(meta["id"]) == b"the upload"  # kept as uploaded
     again, meta2 = DraftStore(tmp_path / "drafts").load(meta["id"])  # a fresh store: from disk
     assert meta2 == meta
     assert list(again["id"]) == [f"draft-{meta['id']}-0"]
     assert again["source"].iloc[0] == f"draft:{meta['id']}" and "BD-09" in again["basis"].iloc[0]
     assert distance_m(again.geometry.iloc[0].centroid, gdf.geometry.iloc[0].centroid) < 0.2
     assert [m["id"] for m in store.index()] == [meta["id"]]
-    store.delete(meta["id"])
-    assert store.index() == [] and not any((tmp_path / "drafts").iterdir())
+    with pytest.raises(DraftForbidden, match="edit token"):
+        store.delete(meta["id"])
+    with pytest.raises(DraftForbidden, match="wrong edit token"):
+        store.delete(meta["id"], "guess")
+    store.delete(meta["id"], token)
+    assert store.index() == [] and not list((tmp_path / "drafts").glob(f"{meta['id']}*"))
     with pytest.raises(UnknownDraft, match="deleted, or never stored"):
         store.load(meta["id"])
     with pytest.raises(UnknownDraft):
-        store.delete(meta["id"])
+        store.delete(meta["id"], token)
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCDEF12", "abc", "", "1234567g"])
@@ -240,9 +247,11 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", disk_full)  # the write dies after the temp file exists
     store = DraftStore(tmp_path / "drafts")
     gdf, facts = read_draft(fc(square()))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreUnavailable, match="disk full"):  # a 503 saying so, not a 500
         store.save(gdf, facts)
-    assert list((tmp_path / "drafts").iterdir()) == [] and store.index() == []
+    monkeypatch.undo()
+    assert list((tmp_path / "drafts").glob("*.geojson")) == [] and store.index() == []
+    assert not list((tmp_path / "drafts").glob(".*.tmp"))
 
 
 def test_damaged_or_foreign_files_are_no_drafts(tmp_path):

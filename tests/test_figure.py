@@ -331,7 +331,7 @@ def test_route_draws_an_uploaded_draft(client):
 
     gdf, facts = read_draft(json.dumps(doc).encode())
     instance = client.application.config["INSTANCE_DIR"]
-    meta = DraftStore(f"{instance}/drafts").save(gdf, facts, name="测试")
+    meta, _ = DraftStore(f"{instance}/drafts").save(gdf, facts, name="测试")
     r = client.get(f"/figure/draft:{meta['id']}.png?width=100&height=80&dpi=80")
     assert r.status_code == 200
     img = _png(r.data)

@@ -8,16 +8,23 @@ from typing import Mapping
 from layers.sources import LAYERS_DIR
 from webapp.intake import LIMIT_DEFAULTS
 from webapp.places import LIMIT_DEFAULTS as SUGGESTION_LIMITS
+from webapp.stores.drafts import QUOTA_DEFAULTS
 
 DEFAULTS: dict[str, object] = {
     "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)
     "INSTANCE_DIR": "instance",  # uploaded drafts live here, never in data/
     "FRAME_ANCESTORS": "*",  # CSP frame-ancestors: who may embed /embed pages in an iframe
+    "FRAME_ANCESTORS_PAGES": "'self'",  # ... and the other pages (they carry upload buttons)
     "ALLOWED_ORIGINS": "",  # other sites whose pages may send uploads and suggestions (space-separated)
     "TIANDITU_KEY": "",  # enables basemap=tianditu when set
     "CACHE_MAX_AGE": 300,  # seconds, for pages and GeoJSON (ETag revalidates after)
     "PAGE_CACHE_SIZE": 256,  # composed pages kept in memory per app
+    "RENDER_TIMEOUT_S": 20,  # a static figure still drawing after this is given up (503)
+    "RENDER_MAX_QUEUE": 4,  # figures drawing or waiting in one process; more: 503 + Retry-After
+    "RENDER_RATE_PER_HOUR": 200,  # figures one client may have drawn an hour (cached ones free)
     **LIMIT_DEFAULTS,  # DRAFT_MAX_BYTES / _FEATURES / _VERTICES: upload limits
+    **QUOTA_DEFAULTS,  # DRAFT_MAX_COUNT / _MAX_TOTAL_BYTES / _TTL_DAYS: the draft store
+    "UPLOAD_RATE_PER_HOUR": 60,  # draft uploads one client may send an hour (0: no limit)
     **SUGGESTION_LIMITS,  # SUGGESTION_MAX_BYTES / _MAX_PENDING / _RATE_PER_HOUR
 }
 
@@ -38,9 +45,10 @@ def load(overrides: Mapping[str, object] | None = None, environ: Mapping[str, st
         else:
             settings[key] = raw
     settings.update(overrides or {})
-    if any(c in str(settings["FRAME_ANCESTORS"]) for c in ";,\r\n"):
-        raise ValueError("FRAME_ANCESTORS is a space-separated source list, e.g. \"'self' "
-                         "https://example.org\" (no ';', ',' or newlines)")
+    for key in ("FRAME_ANCESTORS", "FRAME_ANCESTORS_PAGES", "ALLOWED_ORIGINS"):
+        if any(c in str(settings[key]) for c in ";,\r\n"):
+            raise ValueError(f"{key} is a space-separated list, e.g. \"'self' "
+                             "https://example.org\" (no ';', ',' or newlines)")
     for key in ("LAYERS_DIR", "INSTANCE_DIR"):
         settings[key] = str(Path(settings[key]).resolve())
     return settings

@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -40,6 +42,7 @@ KIND_BY_TYPE = {"Polygon": "draft_zone", "MultiPolygon": "draft_zone",
 DATUM_ALIASES = {"wgs84": "WGS84", "epsg:4326": "WGS84", "4326": "WGS84",
                  "gcj02": "GCJ-02", "bd09": "BD-09", "bd09ll": "BD-09"}
 MAX_PROBLEMS = 20  # problems listed in one error
+MAX_COLUMNS = 200  # CSV columns: enough for any real sheet, and bounded work per row
 TEXT_FIELDS = ("name", "name_zh", "name_en", "zone", "role")  # properties a draft keeps
 NAME_MAX = 100
 
@@ -141,16 +144,70 @@ def _read_geojson(text: str, limits: Limits) -> tuple[list, list[dict]]:
         if not feats:
             raise DraftError("empty draft: the FeatureCollection has no features")
         _check_count(len(feats), limits)
-    # Null geometries would be "unlocated" in a layer; in a draft they are an error.
+    # Null geometries would be "unlocated" in a layer; in a draft they are an error. Nothing
+    # is repaired silently either: an unclosed ring or a coordinate written as text is refused.
+    problems = []
     for i, f in enumerate(feats or []):
-        if isinstance(f, dict) and f.get("type") == "Feature" and not f.get("geometry"):
-            raise DraftError(f"feature {i}{_label(f.get('properties'))}: has no geometry",
-                             {"feature": i})
+        if isinstance(f, dict) and f.get("type") == "Feature":
+            where = f"feature {i}{_label(f.get('properties'))}"
+            if not f.get("geometry"):
+                raise DraftError(f"{where}: has no geometry", {"feature": i})
+            problem = geometry_json_problem(f["geometry"])
+            if problem:
+                problems.append(f"{where}: {problem}")
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise DraftError(problems[0] + more, {"problems": problems[:MAX_PROBLEMS]})
     try:
         gdf = parse_features(doc, where="upload")
     except GeoJSONError as exc:
         raise DraftError(str(exc)) from None
     return list(gdf.geometry), [f.get("properties") or {} for f in feats]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positions_problem(coords, depth: int, min_len: int, ring: bool = False) -> str | None:
+    """Nested arrays of positions (``depth`` 0: one position); what is wrong, or None."""
+    if depth == 0:
+        if (not isinstance(coords, list) or not 2 <= len(coords) <= 3
+                or not all(_is_number(v) for v in coords)):
+            shown = json.dumps(coords, ensure_ascii=False)[:40]
+            return (f"position {shown} is not 2 or 3 numbers (a coordinate written as text, "
+                    "\"121.4\", is not a number)")
+        return None
+    if not isinstance(coords, list):
+        return "coordinates are not an array"
+    if depth == 1 and len(coords) < min_len:
+        return f"{len(coords)} position(s); at least {min_len} are needed"
+    for c in coords:
+        problem = _positions_problem(c, depth - 1, min_len, ring)
+        if problem:
+            return problem
+    if depth == 1 and ring and coords[0] != coords[-1]:
+        return ("a polygon ring is not closed (its last position must repeat the first; "
+                "parkmap does not close it silently)")
+    return None
+
+
+# GeoJSON type -> (nesting depth of positions, positions needed per innermost array, rings)
+_SHAPES = {"Point": (0, 1, False), "MultiPoint": (1, 1, False), "LineString": (1, 2, False),
+           "MultiLineString": (2, 2, False), "Polygon": (2, 4, True), "MultiPolygon": (3, 4, True)}
+
+
+def geometry_json_problem(g) -> str | None:
+    """What is wrong with a GeoJSON geometry object as written, before shapely reads it
+    (shapely would close open rings and take numbers written as text)."""
+    if not isinstance(g, dict):
+        return "geometry is not a GeoJSON object"
+    kind = g.get("type")
+    if kind not in _SHAPES:
+        return (f"geometry type {str(kind)[:40]} is not allowed; use " + ", ".join(ALLOWED_TYPES))
+    depth, min_len, ring = _SHAPES[kind]
+    problem = _positions_problem(g.get("coordinates"), depth, min_len, ring)
+    return f"{kind}: {problem}" if problem else None
 
 
 # Column names accepted for each coordinate column (compared lower-case, trimmed).
@@ -168,9 +225,13 @@ def _read_csv(text: str, limits: Limits) -> tuple[list, list[dict]]:
         records = [(reader.line_num, r) for r in reader if any(v.strip() for v in r)]
     except csv.Error as exc:
         raise DraftError(f"not a readable CSV file ({exc})") from None
+    if len(header) > MAX_COLUMNS:
+        raise DraftError(f"CSV header: {len(header):,} columns; at most {MAX_COLUMNS} (a draft "
+                         "keeps name, zone, role and the coordinates)", {"row": 1})
     alias = {a: col for col, names in CSV_COLUMNS.items() for a in names}
     header = [alias.get(h, h) for h in header]
-    dup = sorted({h for h in header if h and header.count(h) > 1})
+    counts = Counter(h for h in header if h)
+    dup = sorted(h for h, n in counts.items() if n > 1)
     if dup:
         raise DraftError(f"CSV header: column {dup[0][:40]!r} appears more than once",
                          {"row": 1, "field": dup[0][:40]})
@@ -250,6 +311,39 @@ def _coordinate_problem(geom, where: str, datum: str) -> str | None:
             f"lat {lat0}–{lat1}); {hint}")
 
 
+def feature_problems(geoms, props, fmt: str, datum: str) -> tuple[list[str], list[dict]]:
+    """Every feature checked as an upload is (type, emptiness, text fields, coordinates inside
+    Shanghai, validity): the problems, located, and make_valid repairs offered for invalid
+    shapes. Stored drafts are checked the same way when they are read back."""
+    problems, repaired = [], []
+    for i, (g, p) in enumerate(zip(geoms, props)):
+        where = _where(i, p, fmt)
+        if g.geom_type not in ALLOWED_TYPES:
+            problems.append(f"{where}: geometry type {g.geom_type} is not allowed; use "
+                            + ", ".join(ALLOWED_TYPES))
+            continue
+        if g.is_empty:
+            problems.append(f"{where}: empty {g.geom_type}")
+            continue
+        field = next((k for k in TEXT_FIELDS if isinstance(p.get(k), (dict, list))), None)
+        if field:
+            problems.append(f"{where}, field {field}: expected text, not a JSON "
+                            + ("object" if isinstance(p[field], dict) else "array"))
+            continue
+        coord = _coordinate_problem(g, where, datum)
+        if coord:
+            problems.append(coord)
+            continue
+        if not g.is_valid:
+            reason = shapely.is_valid_reason(g)
+            fixed = shapely.make_valid(g)
+            problems.append(f"{where}: invalid {g.geom_type} ({reason}); a repaired shape is "
+                            "offered in 'repaired' — check it and upload it if it is what you meant")
+            repaired.append({"type": "Feature", "properties": {"index": i, "reason": reason, **p},
+                             "geometry": geometry_json(fixed)})
+    return problems, repaired
+
+
 def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = "WGS84",
                limits: Limits = Limits()) -> tuple[gpd.GeoDataFrame, dict]:
     """Validate an upload and return it as a WGS84 GeoDataFrame plus intake facts.
@@ -283,32 +377,7 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
     if vertices > limits.max_vertices:
         raise DraftTooLarge(f"too many vertices: {vertices:,}; the limit is {limits.max_vertices:,} "
                             "(simplify the shapes)")
-    problems, repaired = [], []
-    for i, (g, p) in enumerate(zip(geoms, props)):
-        where = _where(i, p, fmt)
-        if g.geom_type not in ALLOWED_TYPES:
-            problems.append(f"{where}: geometry type {g.geom_type} is not allowed; use "
-                            + ", ".join(ALLOWED_TYPES))
-            continue
-        if g.is_empty:
-            problems.append(f"{where}: empty {g.geom_type}")
-            continue
-        field = next((k for k in TEXT_FIELDS if isinstance(p.get(k), (dict, list))), None)
-        if field:
-            problems.append(f"{where}, field {field}: expected text, not a JSON "
-                            + ("object" if isinstance(p[field], dict) else "array"))
-            continue
-        coord = _coordinate_problem(g, where, datum)
-        if coord:
-            problems.append(coord)
-            continue
-        if not g.is_valid:
-            reason = shapely.is_valid_reason(g)
-            fixed = shapely.make_valid(g)
-            problems.append(f"{where}: invalid {g.geom_type} ({reason}); a repaired shape is "
-                            "offered in 'repaired' — check it and upload it if it is what you meant")
-            repaired.append({"type": "Feature", "properties": {"index": i, "reason": reason, **p},
-                             "geometry": geometry_json(fixed)})
+    problems, repaired = feature_problems(geoms, props, fmt, datum)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         details = {"problems": problems[:MAX_PROBLEMS]}

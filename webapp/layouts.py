@@ -250,29 +250,46 @@ def _builtin(d: LayoutDef, store: LayerStore) -> Layout:
                   d.layers, d.view, units.reset_index(drop=True), parks, frames, added=added)
 
 
-def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
-    gdf, meta = drafts.load(draft_id)
-    districts = store.frame("districts")
-    district = _draft_district(gdf, districts)
-    points = gdf[gdf.geom_type.isin(("Point", "MultiPoint"))]
-    if len(points):
-        parks = points.explode(index_parts=False).reset_index(drop=True)
-        note_en, note_zh = "parks counted: the draft's own points", "计数园区：草图中的点"
-    else:
-        parks = store.frame("parks")
-        parks = parks[parks["district"] == district].reset_index(drop=True)
-        note_en, note_zh = ("parks counted: the plan's parks in the district (the draft has no points)",
-                            "计数园区：区内规划园区（草图不含点）")
+def _draft_texts(meta: dict, district: str | None, note: tuple[str, str] = ("", "")) -> dict:
+    """Title and description of a draft layout, from its stored metadata."""
     where_zh, where_en = _district_names(district)
     datum_zh = meta["datum"] if meta["datum"] == "WGS84" else f"{meta['datum']} → WGS84"
     datum_en = meta["datum"] if meta["datum"] == "WGS84" else f"{meta['datum']} -> WGS84"
+    return {
+        "title_zh": f"草图：{meta['name']}", "title_en": f"Draft: {meta['name']}",
+        "description_zh": f"规划师上传的草图（{datum_zh}，{meta['features']} 个要素，{where_zh}）"
+                          + (f"；{note[0]}。" if note[0] else "。"),
+        "description_en": f"A planner's uploaded draft ({datum_en}, {meta['features']} "
+                          f"feature(s), {where_en})" + (f"; {note[1]}." if note[1] else "."),
+    }
+
+
+def draft_summary(meta: dict) -> dict:
+    """A draft as the layouts listing shows it: from its stored metadata alone (the listing
+    reads no draft)."""
+    return {"id": DRAFT_PREFIX + meta["id"], **_draft_texts(meta, meta.get("district")),
+            "district": meta.get("district"), "draft": meta}
+
+
+def _draft(draft_id: str, store: LayerStore, drafts: DraftStore) -> Layout:
+    gdf, meta = drafts.load(draft_id)
+    districts = store.frame("districts")
+    district = meta["district"] if "district" in meta else draft_district(gdf, districts)
+    points = gdf[gdf.geom_type.isin(("Point", "MultiPoint"))]
+    if len(points):
+        parks = points.explode(index_parts=False).reset_index(drop=True)
+        note = ("计数园区：草图中的点", "parks counted: the draft's own points")
+    else:
+        parks = store.frame("parks")
+        parks = parks[parks["district"] == district].reset_index(drop=True)
+        note = ("计数园区：区内规划园区（草图不含点）",
+                "parks counted: the plan's parks in the district (the draft has no points)")
+    texts = _draft_texts(meta, district, note)
     layers = ("context", "districts", "line2") + (() if len(points) else ("parks",))
     return Layout(
-        DRAFT_PREFIX + draft_id, f"草图：{meta['name']}", f"Draft: {meta['name']}",
-        f"规划师上传的草图（{datum_zh}，{meta['features']} 个要素，{where_zh}）；{note_zh}。",
-        f"A planner's uploaded draft ({datum_en}, {meta['features']} feature(s), {where_en}); "
-        f"{note_en}.",
-        district, layers, _draft_view(gdf), _units(gdf, ()).reset_index(drop=True), parks,
+        DRAFT_PREFIX + draft_id, texts["title_zh"], texts["title_en"], texts["description_zh"],
+        texts["description_en"], district, layers, _draft_view(gdf),
+        _units(gdf, ()).reset_index(drop=True), parks,
         {"parks": parks} if not len(points) else {}, draft=gdf, draft_meta=meta)
 
 
@@ -285,7 +302,7 @@ def _district_names(slug: str | None) -> tuple[str, str]:
     return zh, en
 
 
-def _draft_district(gdf: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> str | None:
+def draft_district(gdf: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> str | None:
     """The district a draft is about: the one its shapes overlap most (area, then length,
     then points), measured in METRIC_CRS."""
     from geo.crs import to_metric

@@ -13,6 +13,7 @@ from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
 from webapp import stores
+from webapp.http import content_disposition
 from webapp.maps import MAPS, get_map
 from webapp.places import parks
 from webapp.render.cache import app_cache
@@ -96,7 +97,7 @@ def parks_csv():
             row["lon"], row["lat"] = f"{pt.x:.6f}", f"{pt.y:.6f}"
         w.writerow(row)
     return Response(buf.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": 'inline; filename="parks.csv"'})
+                    headers={"Content-Disposition": content_disposition("parks.csv")})
 
 
 def _cell(value) -> str:

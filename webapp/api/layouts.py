@@ -9,12 +9,14 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from webapp import stores
 from webapp.errors import error_response, wants_json
+from webapp.http import content_disposition
 from webapp.intake import DraftError, DraftTooLarge, Limits, read_draft
-from webapp.layouts import (DEFAULT_LEFT, DEFAULT_RIGHT, DRAFT_PREFIX, UnknownLayout, figures,
-                            layout_ids, resolve)
+from webapp.layouts import (DEFAULT_LEFT, DEFAULT_RIGHT, DRAFT_PREFIX, LAYOUTS, UnknownLayout,
+                            draft_district, draft_summary, figures, layout_ids, resolve)
 from webapp.pages.compare import sides
 from webapp.render import compose as c
 from webapp.render.compare import compare_figures, compare_rows, csv_text, layer_text
+from webapp.security import rate_limit
 
 bp = Blueprint("layouts", __name__, url_prefix="/api")
 
@@ -44,7 +46,7 @@ def api_compare_csv():
     result, lang = _compare_result()
     name = f"compare_{result['left']['layout']['id']}_{result['right']['layout']['id']}.csv"
     return Response(csv_text(compare_rows(result, lang)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'inline; filename="{name.replace(":", "-")}"',
+                    headers={"Content-Disposition": content_disposition(name.replace(":", "-")),
                              "Cache-Control": "no-cache"})
 
 
@@ -58,8 +60,10 @@ def _layout_json(layout_meta: dict) -> dict:
 
 @bp.get("/layouts")
 def api_layouts():
-    store, drafts = stores.layers(), stores.drafts()
-    out = [_layout_json(resolve(lid, store, drafts).metadata()) for lid in layout_ids(drafts)]
+    """The built-in layouts, then every draft from the store's index (no draft is read)."""
+    store = stores.layers()
+    out = [_layout_json(resolve(d.id, store, None).metadata()) for d in LAYOUTS]
+    out += [_layout_json(draft_summary(m)) for m in stores.drafts().index()]
     resp = jsonify(layouts=out, limits=Limits.from_config(current_app.config).__dict__,
                    datums=["WGS84", "GCJ-02", "BD-09"])
     resp.headers["Cache-Control"] = "no-store"
@@ -68,6 +72,7 @@ def api_layouts():
 
 @bp.post("/layouts")
 def api_upload():
+    rate_limit("uploads", "UPLOAD_RATE_PER_HOUR")
     limits = Limits.from_config(current_app.config)
     if request.content_length and request.content_length > limits.max_bytes + MULTIPART_SLACK:
         raise DraftTooLarge(f"upload too large: {request.content_length:,} bytes; the limit is "
@@ -83,8 +88,11 @@ def api_upload():
         filename, fields = request.args.get("filename"), request.args
     datum = fields.get("datum") or request.args.get("datum")
     gdf, facts = read_draft(data, filename=filename, datum=datum, limits=limits)
-    meta = stores.drafts().save(gdf, facts, name=fields.get("name"), filename=filename)
-    body = _layout_json({"id": DRAFT_PREFIX + meta["id"], "draft": meta})
+    facts["district"] = draft_district(gdf, stores.layers().frame("districts"))
+    meta, token = stores.drafts().save(gdf, facts, name=fields.get("name"), filename=filename,
+                                       original=data)
+    body = _layout_json(draft_summary(meta))
+    body["token"] = token  # shown once: deleting the draft needs it (X-Draft-Token)
     resp = jsonify(body)
     resp.status_code = 201
     resp.headers["Location"] = body["urls"]["api"]
@@ -111,8 +119,11 @@ def api_delete(layout_id: str):
         if layout_id in layout_ids():
             raise DraftError(f"{layout_id!r} is a built-in layout; only drafts (draft:<id>) can be deleted")
         raise UnknownLayout(f"unknown layout {layout_id[:40]!r}; drafts are addressed as draft:<id>")
-    stores.drafts().delete(layout_id[len(DRAFT_PREFIX):])
-    return jsonify(deleted=layout_id)
+    token = request.headers.get("X-Draft-Token") or request.args.get("token")
+    stores.drafts().delete(layout_id[len(DRAFT_PREFIX):], token)
+    resp = jsonify(deleted=layout_id)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.get("/layouts/<layout_id>/layers/<layer_id>.geojson")

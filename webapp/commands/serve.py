@@ -18,8 +18,8 @@ def _serve(args) -> int:
     from webapp import create_app
 
     app = create_app({"LAYERS_DIR": args.layers} if args.layers else None)
-    # Unbuilt layers would serve every map as a 500: say so now, in one line (exit 2).
-    store_for(app.config["LAYERS_DIR"]).index()
+    # Unbuilt or damaged layers would fail every map: say so now, naming the file (exit 2).
+    store_for(app.config["LAYERS_DIR"]).validate()
     print(f"parkmap: serving {app.config['LAYERS_DIR']} on http://{args.host}:{args.port}/",
           file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=args.debug)

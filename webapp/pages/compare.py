@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, request
 
 from webapp import stores
+from webapp.http import inline_script_hashes
 from webapp.layouts import DEFAULT_LEFT, DEFAULT_RIGHT
 from webapp.render import compose as c
 from webapp.render.compare import CompareRequest, render_compare
@@ -28,6 +29,7 @@ def _page(embed: bool):
                          embed=embed)
     html = render_compare(req, c.Delivery(store=stores.layers(), tianditu_key=key),
                           drafts=stores.drafts())
+    g.script_hashes = inline_script_hashes(html)
     resp = Response(html, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-cache"  # drafts come and go: revalidate (ETag) each time
     return resp

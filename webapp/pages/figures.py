@@ -2,18 +2,29 @@
 ``compare`` or ``compare:<layout>,<layout>``, or ``draft:<id>`` (see figure.content_for).
 
 Query: ``lang`` (zh|en), ``width`` and ``height`` (mm), ``dpi``; anything else is a 400 so a
-typo is not silently ignored. Renders are kept in a small per-app cache (drafts excepted:
-they can be deleted).
+typo is not silently ignored.
+
+Renders cost CPU, so they are bounded: each is kept in a small per-app cache (a draft's too:
+a stored draft never changes, and one deleted since is a 404 before the cache is looked at);
+a render past RENDER_TIMEOUT_S stops (503); at most RENDER_MAX_QUEUE renders run or wait in a
+process, more are a 503 with Retry-After; one client may cause RENDER_RATE_PER_HOUR renders
+an hour (429). A figure served from the cache costs none of these.
 """
 from __future__ import annotations
 
 import math
+import time
+from threading import Lock
 
 from flask import Blueprint, Response, current_app, request
 
+from geo.errors import ParkmapError
 from webapp import stores
+from webapp.http import content_disposition
 from webapp.render import figure
 from webapp.render.cache import app_cache
+from webapp.security import rate_limit
+from webapp.stores.drafts import UnknownDraft
 
 bp = Blueprint("figures", __name__)
 
@@ -47,16 +58,51 @@ def options_from_query(args, fmt: str) -> figure.FigureOptions:
                                 lang=args.get("lang", "zh"), fmt=fmt)
 
 
+class RendersBusy(ParkmapError):
+    status = 503
+    retry_after = 10
+
+
+class _Gate:
+    """Counts the renders running or waiting in this process; refuses past ``limit``."""
+
+    def __init__(self):
+        self.n, self.lock = 0, Lock()
+
+    def enter(self, limit: int) -> None:
+        with self.lock:
+            if self.n >= limit:
+                raise RendersBusy(f"{self.n} figures are being drawn already; try again in a "
+                                  "few seconds")
+            self.n += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.n -= 1
+
+
+_GATE = _Gate()
+
+
 def render_target(target: str, options: figure.FigureOptions) -> bytes:
-    store = stores.layers()
+    store, drafts = stores.layers(), stores.drafts()
+    for draft_id in figure.draft_ids(target):  # deleted since it was cached: gone
+        if not drafts.exists(draft_id):
+            raise UnknownDraft(f"no draft {draft_id!r} (deleted, or never stored)")
+    config = current_app.config
 
     def make() -> bytes:
-        return figure.render(figure.content_for(target, store, drafts=stores.drafts()), options)
+        rate_limit("renders", "RENDER_RATE_PER_HOUR")
+        _GATE.enter(int(config["RENDER_MAX_QUEUE"]))
+        try:
+            deadline = time.monotonic() + float(config["RENDER_TIMEOUT_S"])
+            return figure.render(figure.content_for(target, store, drafts=drafts), options,
+                                 deadline)
+        finally:
+            _GATE.leave()
 
-    if figure.DRAFT_PREFIX in target:  # drafts come and go: never serve a stale one
-        return make()
     return app_cache("figures", CACHE_SIZE).get(
-        (target, options, current_app.config["LAYERS_DIR"], store.version), make)
+        (target, options, config["LAYERS_DIR"], store.version), make)
 
 
 @bp.get("/figure/<target>.<any(png, svg):fmt>")
@@ -64,4 +110,4 @@ def image(target: str, fmt: str):
     data = render_target(target, options_from_query(request.args, fmt))
     name = f"parkmap-{target.replace(':', '-').replace(',', '-')}.{fmt}"
     return Response(data, mimetype=MIMETYPES[fmt],
-                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+                    headers={"Content-Disposition": content_disposition(name)})

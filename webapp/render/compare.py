@@ -234,7 +234,8 @@ TEXT = {
            "datum": "坐标系", "name": "名称", "side": "放在", "send": "上传", "drafts": "已上传草图",
            "delete": "删除", "show": "对比", "embed": "嵌入", "layouts": "布局",
            "crs_note": "所有指标在 EPSG:32651（UTM 51N）中以米量算，绝不以经纬度量算。",
-           "repaired": "下载修复后的形状（GeoJSON）", "datum_help":
+           "repaired": "下载修复后的形状（GeoJSON）",
+           "not_owner": "（由他人上传：只有上传者可以删除）", "datum_help":
            "WGS84：GPS/OpenStreetMap；GCJ-02：在高德/腾讯地图上描绘；BD-09：百度地图。"},
     "en": {"title": "Compare layouts", "figures": "Figures", "left": "Left", "right": "Right",
            "figure": "Figure", "definition": "Definition", "unit": "Unit", "area": "Area km²",
@@ -244,7 +245,9 @@ TEXT = {
            "name": "Name", "side": "Show on", "send": "Upload", "drafts": "Uploaded drafts",
            "delete": "Delete", "show": "Compare", "embed": "Embed", "layouts": "Layouts",
            "crs_note": "Every figure is measured in metres in EPSG:32651 (UTM 51N), never in degrees.",
-           "repaired": "Download the repaired shape (GeoJSON)", "datum_help":
+           "repaired": "Download the repaired shape (GeoJSON)",
+           "not_owner": "(uploaded by someone else: only its uploader can delete it)",
+           "datum_help":
            "WGS84: GPS/OpenStreetMap; GCJ-02: traced on Amap/Tencent; BD-09: Baidu."},
 }
 

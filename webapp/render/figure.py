@@ -11,6 +11,7 @@ import io
 import math
 import textwrap
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -280,13 +281,45 @@ _POINT_OFFSETS = ((6, 0, "left", "center"), (-6, 0, "right", "center"), (0, 6, "
                   (5, -5, "left", "top"), (-5, -5, "right", "top"))
 
 
-def _place_labels(ax, renderer, candidates, fontsize: float, obstacles=()) -> int:
+MAX_LABELS = 80  # per panel: past this a map is a wall of text; the rest are counted in a note
+LABEL_CELL_PX = 64  # grid cell of the placed-label index
+
+
+class _Placed:
+    """Window boxes of placed labels in a uniform grid: a candidate is checked against the
+    boxes in the cells it touches, not against every label placed (which was quadratic)."""
+
+    def __init__(self, boxes=()):
+        self.cells: dict[tuple[int, int], list] = {}
+        for b in boxes:
+            self.add(b)
+
+    def _keys(self, b):
+        c = LABEL_CELL_PX
+        for i in range(int(b.x0 // c), int(b.x1 // c) + 1):
+            for j in range(int(b.y0 // c), int(b.y1 // c) + 1):
+                yield i, j
+
+    def add(self, box) -> None:
+        for key in self._keys(box):
+            self.cells.setdefault(key, []).append(box)
+
+    def overlaps(self, box) -> bool:
+        return any(box.overlaps(b) for key in self._keys(box) for b in self.cells.get(key, ()))
+
+
+def _place_labels(ax, renderer, candidates, fontsize: float, obstacles=(),
+                  deadline: float | None = None) -> int:
     """Greedy: each label takes the first offset that overlaps no placed label (nor the scale
-    bar and north arrow, ``obstacles``); returns how many found no place."""
-    placed, omitted = [a.get_window_extent(renderer) for a in obstacles], 0
+    bar and north arrow, ``obstacles``), up to MAX_LABELS; returns how many were left out."""
+    placed = _Placed(a.get_window_extent(renderer) for a in obstacles)
     frame = ax.get_window_extent(renderer)
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
-    for text, x, y, is_point, weight in candidates:
+    done = 0
+    for n, (text, x, y, is_point, weight) in enumerate(candidates):
+        if done >= MAX_LABELS:
+            return len(candidates) - n + (n - done)
+        check_deadline(deadline)
         offsets = _POINT_OFFSETS if is_point else ((0, 0, "center", "center"),) + _POINT_OFFSETS
         for dx, dy, ha, va in offsets:
             t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
@@ -295,13 +328,25 @@ def _place_labels(ax, renderer, candidates, fontsize: float, obstacles=()) -> in
             box = t.get_window_extent(renderer)
             inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
                       and box.y1 <= frame.y1)
-            if inside and not any(box.overlaps(b) for b in placed):
-                placed.append(box)
+            if inside and not placed.overlaps(box):
+                placed.add(box)
+                done += 1
                 break
             t.remove()
-        else:
-            omitted += 1
-    return omitted
+    return len(candidates) - done
+
+
+class RenderTimeout(ParkmapError):
+    """A figure that takes longer than the render time limit (RENDER_TIMEOUT_S)."""
+
+    status = 503
+    retry_after = 30
+
+
+def check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderTimeout("the figure took longer than the render time limit; try a smaller "
+                            "size or resolution, or later")
 
 
 def _label_candidates(items: list[Item], lang: str, extent):
@@ -452,8 +497,10 @@ def legend_entries(content: Content, lang: str, k: float = 1.0, extents=None,
 _RENDER_LOCK = threading.Lock()  # rc_context changes matplotlib's global rcParams
 
 
-def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
-    """The figure as PNG or SVG bytes. Raises FontUnavailable (503) if no CJK font exists."""
+def render(content: Content, options: FigureOptions = FigureOptions(),
+           deadline: float | None = None) -> bytes:
+    """The figure as PNG or SVG bytes. Raises FontUnavailable (503) if no CJK font exists,
+    RenderTimeout (503) if it is still drawing at ``deadline`` (time.monotonic())."""
     font = cjk_font()
     # text.parse_math off: names, notes and sources (some typed by users) are drawn as the
     # text they are, never parsed as mathtext ("$\\frac..$" would be maths or an error)
@@ -461,7 +508,8 @@ def render(content: Content, options: FigureOptions = FigureOptions()) -> bytes:
                                 "lines.scale_dashes": False, "svg.fonttype": "path",
                                 "axes.unicode_minus": False, "text.parse_math": False,
                                 "text.usetex": False}):
-        fig = _draw(content, options)
+        fig = _draw(content, options, deadline)
+        check_deadline(deadline)
         buf = io.BytesIO()
         meta = {"Title": _pick(content, options.lang, "title")}
         if options.fmt == "png":
@@ -510,7 +558,7 @@ def _legend_extent(panel: Panel):
     return wide[0], tall[1], wide[2], tall[3]
 
 
-def _draw(content: Content, options: FigureOptions) -> Figure:
+def _draw(content: Content, options: FigureOptions, deadline: float | None = None) -> Figure:
     """Landscape: maps left, legend and notes in a column on the right (the legend takes a
     second column or smaller type before it would cover the notes). Portrait: legend and
     notes below the maps. Everything beside the maps is measured first, so the maps take
@@ -642,9 +690,10 @@ def _draw(content: Content, options: FigureOptions) -> Figure:
         if n > 1:
             ax.set_title(_pick(panel, lang, "title"), fontsize=10 * k, fontweight="bold", pad=3)
         _draw_panel(ax, panel, extent, k)
+        check_deadline(deadline)
         obstacles = [_scale_bar(ax, extent, 6.5 * k), *_north_arrow(ax, extent, 6.5 * k)]
         omitted += _place_labels(ax, renderer, _label_candidates(panel.items, lang, extent),
-                                 6.0 * k, obstacles)
+                                 6.0 * k, obstacles, deadline)
     if omitted:
         notes.append(f"{omitted} 个标注因空间不足省略" if lang == "zh"
                      else f"{omitted} labels left out for lack of space")
@@ -754,6 +803,16 @@ def draft_content(draft_id: str, store, drafts) -> Content:
 
 
 LAYERS_PREFIX, DRAFT_PREFIX, COMPARE = "layers:", "draft:", "compare"
+
+
+def draft_ids(target: str) -> list[str]:
+    """The drafts a figure target draws (``draft:<id>``, or in ``compare:a,b``)."""
+    if target.startswith(DRAFT_PREFIX):
+        return [target[len(DRAFT_PREFIX):]]
+    if target.startswith(COMPARE + ":"):
+        return [p.strip()[len(DRAFT_PREFIX):] for p in target[len(COMPARE) + 1:].split(",")
+                if p.strip().startswith(DRAFT_PREFIX)]
+    return []
 
 
 def content_for(target: str, store, drafts=None) -> Content:

@@ -3,7 +3,9 @@
  * ParkmapCompare.pane(side)  in each map document: reports its view to the page on every
  *                            move, and applies the views the page relays from the other side.
  * ParkmapCompare.page(text)  in the page: relays views between the panes, keeps ?view= and the
- *                            embed snippet current, handles draft upload and delete.
+ *                            embed snippet current, handles draft upload and delete. The edit
+ *                            token an upload answers with is kept in this browser
+ *                            (localStorage), so it can delete the drafts it made, and only those.
  *
  * Messages: {pm: "view", side, lat, lng, zoom} pane -> page; {pm: "set", lat, lng, zoom}
  * page -> pane; {pm: "ready", side} pane -> page once its layers have loaded.
@@ -77,6 +79,18 @@
 
   function el(tag, text) { var e = document.createElement(tag); if (text) e.textContent = text; return e; }
 
+  var TOKENS = "parkmap.draftTokens";  // {"draft:<id>": edit token} of the drafts made here
+
+  function tokens() {
+    try { return JSON.parse(window.localStorage.getItem(TOKENS) || "{}") || {}; } catch (e) { return {}; }
+  }
+
+  function keepToken(id, token) {
+    var all = tokens();
+    if (token) all[id] = token; else delete all[id];
+    try { window.localStorage.setItem(TOKENS, JSON.stringify(all)); } catch (e) { /* private mode */ }
+  }
+
   function upload(form, text) {
     var out = document.getElementById("pmc-upload-result");
     form.addEventListener("submit", function (ev) {
@@ -86,6 +100,7 @@
         .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
         .then(function (res) {
           if (res.ok) {
+            keepToken(res.body.id, res.body.token);
             var side = form.elements.side.value, params = new URLSearchParams({
               left: form.getAttribute("data-left"), right: form.getAttribute("data-right"),
               lang: form.getAttribute("data-lang"), basemap: form.getAttribute("data-basemap")});
@@ -113,13 +128,21 @@
     });
   }
 
-  function deletes() {
-    var list = document.getElementById("pmc-drafts");
+  function deletes(text) {
+    var list = document.getElementById("pmc-drafts"), mine = tokens();
     if (!list) return;
+    Array.prototype.forEach.call(list.querySelectorAll("li[data-id]"), function (li) {
+      var b = li.querySelector("button[data-delete]");
+      if (!b) return;
+      if (mine[li.getAttribute("data-id")]) b.hidden = false;
+      else if (text && text.not_owner) li.appendChild(el("small", " " + text.not_owner));
+    });
     list.addEventListener("click", function (e) {
       var b = e.target.closest("button[data-delete]");
       if (!b) return;
-      fetch(b.getAttribute("data-delete"), {method: "DELETE", headers: {Accept: "application/json"}})
+      var id = b.closest("li").getAttribute("data-id");
+      fetch(b.getAttribute("data-delete"), {method: "DELETE", headers: {
+        Accept: "application/json", "X-Draft-Token": tokens()[id] || ""}})
         .then(function (r) {
           if (!r.ok) {  // say why (e.g. already deleted elsewhere) instead of doing nothing
             return r.json().then(function (body) { return body.error; }, function () { return String(r.status); })
@@ -129,7 +152,8 @@
                 p.textContent = msg;
               });
           }
-          var id = b.closest("li").getAttribute("data-id"), params = new URLSearchParams(location.search);
+          keepToken(id, null);
+          var params = new URLSearchParams(location.search);
           ["left", "right"].forEach(function (s) { if (params.get(s) === id) params.delete(s); });
           location.assign(location.pathname + "?" + params.toString());
         });
@@ -142,7 +166,7 @@
     function controls() {
       var form = document.getElementById("pmc-upload");
       if (form) upload(form, text);
-      deletes();
+      deletes(text);
     }
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", controls);
     else controls();

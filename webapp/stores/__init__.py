@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import current_app
 
 from layers.store import LayerStore, store_for
-from webapp.stores.drafts import DraftStore
+from webapp.stores.drafts import DraftQuota, DraftStore
 from webapp.stores.suggestions import SuggestionStore
 
 
@@ -21,7 +21,8 @@ def layers() -> LayerStore:
 
 def drafts() -> DraftStore:
     """Planners' uploaded drafts (INSTANCE_DIR/drafts)."""
-    return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts")
+    return DraftStore(Path(current_app.config["INSTANCE_DIR"]) / "drafts",
+                      DraftQuota.from_config(current_app.config))
 
 
 def suggestions() -> SuggestionStore:
