@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
@@ -14,6 +15,7 @@ from webapp.intake import DraftError, DraftTooLarge, Limits, read_draft
 from webapp.layouts import (DEFAULT_LEFT, DEFAULT_RIGHT, DRAFT_PREFIX, LAYOUTS, UnknownLayout,
                             draft_district, draft_summary, figures, layout_ids, resolve)
 from webapp.pages.compare import sides
+from webapp.render.cache import app_cache
 from webapp.render import compose as c
 from webapp.render.compare import compare_figures, compare_rows, csv_text, layer_text
 from webapp.security import rate_limit
@@ -50,20 +52,34 @@ def api_compare_csv():
                              "Cache-Control": "no-cache"})
 
 
-def _layout_json(layout_meta: dict) -> dict:
+def _layout_json(layout_meta: dict, urls=None) -> dict:
     lid = layout_meta["id"]
+    api, compare = urls or _url_patterns()
     return {**layout_meta, "urls": {
-        "api": url_for("layouts.api_layout", layout_id=lid),
-        "compare": url_for("compare.page", left=DEFAULT_LEFT if lid != DEFAULT_LEFT else DEFAULT_RIGHT,
-                           right=lid)}}
+        "api": api.replace("LAYOUT", quote(lid, safe=":")),
+        "compare": compare.replace("OTHER", DEFAULT_LEFT if lid != DEFAULT_LEFT else DEFAULT_RIGHT)
+                          .replace("LAYOUT", quote(lid, safe=":"))}}
+
+
+def _url_patterns() -> tuple[str, str]:
+    """The two URLs of a layout with placeholders, built once per listing (url_for per draft
+    was most of a thousand-draft listing's time)."""
+    return (url_for("layouts.api_layout", layout_id="LAYOUT"),
+            url_for("compare.page", left="OTHER", right="LAYOUT"))
+
+
+def _builtin_metadata(store) -> list[dict]:
+    """The built-in layouts' metadata, made once per build of the layers."""
+    return app_cache("layout-metadata", 4).get(
+        (store.version,), lambda: [resolve(d.id, store, None).metadata() for d in LAYOUTS])
 
 
 @bp.get("/layouts")
 def api_layouts():
     """The built-in layouts, then every draft from the store's index (no draft is read)."""
-    store = stores.layers()
-    out = [_layout_json(resolve(d.id, store, None).metadata()) for d in LAYOUTS]
-    out += [_layout_json(draft_summary(m)) for m in stores.drafts().index()]
+    urls = _url_patterns()
+    out = [_layout_json(m, urls) for m in _builtin_metadata(stores.layers())]
+    out += [_layout_json(draft_summary(m), urls) for m in stores.drafts().index()]
     resp = jsonify(layouts=out, limits=Limits.from_config(current_app.config).__dict__,
                    datums=["WGS84", "GCJ-02", "BD-09"])
     resp.headers["Cache-Control"] = "no-store"

@@ -144,14 +144,16 @@ class DraftStore:
             self._write_index(entries)
         return entries
 
-    def _expired(self, meta: dict, now: datetime) -> bool:
+    def _cutoff(self) -> str | None:
+        """Drafts created before this (an ISO time, as ``created`` is written) have expired."""
         if self.quota.ttl_days <= 0:
-            return False
-        try:
-            created = datetime.strptime(meta["created"], "%Y-%m-%dT%H:%M:%SZ")
-        except (KeyError, ValueError):
-            return False
-        return created.replace(tzinfo=timezone.utc) < now - timedelta(days=self.quota.ttl_days)
+            return None
+        return (datetime.now(timezone.utc) - timedelta(days=self.quota.ttl_days)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+
+    @staticmethod
+    def _expired(meta: dict, cutoff: str | None) -> bool:
+        return cutoff is not None and str(meta.get("created", "")) < cutoff
 
     def index(self) -> list[dict]:
         """Metadata of every stored draft, newest first: from the index (one read; rebuilt if
@@ -166,9 +168,9 @@ class DraftStore:
             except StoreUnavailable as exc:
                 log.warning("%s", exc)
                 return []
-        now = datetime.now(timezone.utc)
+        cutoff = self._cutoff()
         out = [public(m) for k, m in entries.items()
-               if not self._expired(m, now) and (self.root / f"{k}.geojson").is_file()]
+               if not self._expired(m, cutoff) and (self.root / f"{k}.geojson").is_file()]
         return sorted(out, key=lambda m: str(m.get("created")), reverse=True)
 
     def usage(self) -> dict:
@@ -227,8 +229,8 @@ class DraftStore:
                                      "bytes used; delete some first")
 
     def _sweep_expired(self, entries: dict) -> None:
-        now = datetime.now(timezone.utc)
-        gone = [k for k, m in entries.items() if self._expired(m, now)]
+        cutoff = self._cutoff()
+        gone = [k for k, m in entries.items() if self._expired(m, cutoff)]
         for k in gone:
             self._remove_files(k)
             del entries[k]
