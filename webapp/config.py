@@ -13,6 +13,10 @@ from webapp.stores.drafts import QUOTA_DEFAULTS
 DEFAULTS: dict[str, object] = {
     "LAYERS_DIR": str(LAYERS_DIR),  # built layers the app serves (`parkmap build` writes them)
     "INSTANCE_DIR": "instance",  # uploaded drafts live here, never in data/
+    "DATABASE_URL": "",  # postgresql://...: drafts and suggestions in PostgreSQL/PostGIS instead
+    "DATABASE_POOL_SIZE": 4,  # connections per app process
+    "DATABASE_TIMEOUT_S": 5,  # connecting, and waiting for a pooled connection
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front (nginx: 1): client address from X-Forwarded-*
     "FRAME_ANCESTORS": "*",  # CSP frame-ancestors: who may embed /embed pages in an iframe
     "FRAME_ANCESTORS_PAGES": "'self'",  # ... and the other pages (they carry upload buttons)
     "ALLOWED_ORIGINS": "",  # other sites whose pages may send uploads and suggestions (space-separated)

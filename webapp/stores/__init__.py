@@ -14,6 +14,11 @@ from webapp.stores.drafts import DraftQuota, DraftStore
 from webapp.stores.suggestions import SuggestionStore
 
 
+def backend() -> str:
+    """Where drafts and suggestions are kept: "files" or "postgresql"."""
+    return "postgresql" if current_app.config.get("DATABASE_URL") else "files"
+
+
 def layers() -> LayerStore:
     """The built layers the current app serves (LAYERS_DIR)."""
     return store_for(current_app.config["LAYERS_DIR"])

@@ -173,6 +173,11 @@ class DraftStore:
                if not self._expired(m, cutoff) and (self.root / f"{k}.geojson").is_file()]
         return sorted(out, key=lambda m: str(m.get("created")), reverse=True)
 
+    def check(self) -> None:
+        """For /healthz: StoreUnavailable unless the folder can be written."""
+        with self._locked():
+            pass
+
     def usage(self) -> dict:
         drafts = self.index()
         return {"count": len(drafts), "bytes": sum(int(m.get("bytes") or 0) for m in drafts)}

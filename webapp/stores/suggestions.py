@@ -31,9 +31,22 @@ class SuggestionStore:
                                     "are 10 hexadecimal characters")
         return self.root / f"{suggestion_id}.json"
 
+    def check(self) -> None:
+        """For /healthz: StoreUnavailable unless the folder can be written."""
+        from webapp.stores.drafts import StoreUnavailable
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreUnavailable(f"suggestions cannot be stored: {self.root}: "
+                                   f"{exc.strerror or exc}") from None
+
     def add(self, record: dict) -> dict:
         """Store a new pending suggestion (``record``: its validated fields); returns it whole."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.check()
         sweep_temp(self.root)
         while True:
             sid = secrets.token_hex(5)
