@@ -8,6 +8,8 @@ import pytest
 
 from layers.sources import LAYERS_DIR, SOURCES_DIR, BuildContext
 
+pytest_plugins = ["pg_fixtures"]
+
 CHROMIUM = os.environ.get("PARKMAP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]

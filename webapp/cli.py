@@ -9,7 +9,7 @@ from geo.errors import ParkmapError
 
 # One line per command module; each adds its subcommands and sets ``func(args) -> int``.
 _COMMAND_MODULES = ("webapp.commands.data", "webapp.commands.report", "webapp.commands.serve",
-                    "webapp.commands.compare", "webapp.commands.suggestions")
+                    "webapp.commands.compare", "webapp.commands.suggestions", "webapp.commands.db")
 
 
 def parser() -> argparse.ArgumentParser:
