@@ -1,6 +1,7 @@
 """The one list of layers. Pages, API, legend, static figures and docs are generated from it."""
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import import_module
 
 from geo.errors import ParkmapError
@@ -19,8 +20,13 @@ class UnknownLayer(ParkmapError):
         self.layer_id = layer_id
 
 
+@lru_cache(maxsize=1)
+def _specs() -> tuple[LayerSpec, ...]:
+    return tuple(import_module(f"layers.{m}").LAYER for m in _MODULES)
+
+
 def all_layers() -> list[LayerSpec]:
-    return [import_module(f"layers.{m}").LAYER for m in _MODULES]
+    return list(_specs())
 
 
 def layer_ids() -> list[str]:
@@ -28,7 +34,7 @@ def layer_ids() -> list[str]:
 
 
 def get_layer(layer_id: str) -> LayerSpec:
-    for spec in all_layers():
+    for spec in _specs():
         if spec.id == layer_id:
             return spec
     raise UnknownLayer(layer_id)

@@ -11,6 +11,11 @@ What it measures (medians over --repeat runs where a time is measured):
 - figures: /figure/<id>.png at the default size (A4 at 300 dpi), time and bytes;
 - --browser: time from navigation to every layer drawn (the page's data-pm-ready flag) in
   Debian's headless Chromium, with basemap=none, for each named map.
+- --serving: requests/s for a cached /embed/changning, with the same load tool (Debian's wrk)
+  and concurrency, side by side: Flask's development server (what `parkmap serve` was),
+  `parkmap serve` (gunicorn), through nginx with the shipped config (cache hits), and nginx
+  serving the same bytes as a static file; plus /api/layouts with 1,000 drafts. Needs Debian's
+  wrk and nginx.
 
 It is a script, not a test: timings depend on the machine and are reported, not asserted.
 """
@@ -20,6 +25,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import re
 import statistics
 import sys
@@ -73,7 +79,7 @@ def bench_build(report: list[str], result: dict, repeat: int) -> None:
 
 
 def _assets(html: str) -> list[str]:
-    return sorted(set(re.findall(r'(?:src|href)="(/(?:static|vendor)/[^"]+)"', html)))
+    return sorted(set(re.findall(r'(?:src|href)="(/(?:assets|static|vendor)/[^"]+)"', html)))
 
 
 def bench_pages(client, report: list[str], result: dict, repeat: int) -> None:
@@ -89,7 +95,8 @@ def bench_pages(client, report: list[str], result: dict, repeat: int) -> None:
             warm, resp = _timed(lambda: client.get(url), repeat)
             html = resp.data
             parts = [html] + [client.get(a).data for a in _assets(html.decode())]
-            parts += [client.get(f"/api/layers/{lid}.geojson").data for lid in m.layers]
+            parts += [client.get(u).data for u in re.findall(
+                r'"url":"(/api/layers/[^"]+)"', html.decode())]
             weight, gz = sum(map(len, parts)), sum(map(_gz, parts))
             result["pages"][url] = {"cold_s": cold, "warm_s": warm, "html": len(html),
                                     "weight": weight, "weight_gzip": gz}
@@ -160,11 +167,127 @@ def bench_browser(app, report: list[str], result: dict, repeat: int) -> None:
     report.append("")
 
 
+def _wrk(url: str, seconds: int, connections: int) -> float:
+    """Requests/s wrk measures (2 threads, keep-alive, a browser's Accept-Encoding)."""
+    import subprocess
+
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s",
+                          "-H", "Accept-Encoding: gzip, deflate", url],
+                         capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} error responses under load")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def bench_serving(report: list[str], result: dict, seconds: int = 5, connections: int = 32) -> None:
+    import subprocess
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from support import Nginx, ParkmapServer, free_port, wait_http
+
+    from webapp.cli import main as cli
+
+    path = "/embed/changning"
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        dev_port = free_port()  # what `parkmap serve` ran before: app.run (threaded werkzeug)
+        dev = subprocess.Popen(
+            [sys.executable, "-c", "import logging,sys; from webapp import create_app; "
+             "logging.getLogger('werkzeug').setLevel(logging.ERROR); "
+             f"create_app({{'INSTANCE_DIR': sys.argv[1]}}).run(port={dev_port}, threaded=True)",
+             str(tmp / "dev")], stderr=subprocess.DEVNULL)
+        try:
+            wait_http(f"http://127.0.0.1:{dev_port}{path}")
+            rates["dev"] = _wrk(f"http://127.0.0.1:{dev_port}{path}", seconds, connections)
+        finally:
+            dev.terminate()
+            dev.wait()
+        app = ParkmapServer(LAYERS_DIR, tmp / "instance", "--access-log", "",
+                            env={"PARKMAP_TRUSTED_PROXIES": "1"})
+        nginx = None
+        try:
+            rates["gunicorn"] = _wrk(app.base + path, seconds, connections)
+            port, static_port = free_port(), free_port()
+            cli(["deploy", "assets", str(tmp / "assets")])
+            cli(["deploy", "nginx", "--out", str(tmp / "parkmap.conf"), "--listen",
+                 f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{app.port}", "--cache-dir",
+                 str(tmp / "cache"), "--assets-dir", str(tmp / "assets")])
+            # the same bytes as the cached page, as a static file, gzip_static as for assets
+            static = tmp / "static"
+            static.mkdir()
+            body = urllib_get(app.base + path)
+            (static / "embed.html").write_bytes(body)
+            (static / "embed.html.gz").write_bytes(gzip.compress(body, 6))
+            site = tmp / "sites.conf"
+            site.write_text((tmp / "parkmap.conf").read_text() + f"""
+server {{
+    listen 127.0.0.1:{static_port};
+    location / {{ root {static}; gzip_static on; }}
+}}
+""")
+            nginx = Nginx(tmp, site)
+            proxied = f"http://127.0.0.1:{port}{path}"
+            urllib_get(proxied), urllib_get(proxied)  # the second is a cache hit
+            rates["nginx_cached"] = _wrk(proxied, seconds, connections)
+            rates["nginx_static"] = _wrk(f"http://127.0.0.1:{static_port}/embed.html", seconds,
+                                         connections)
+        finally:
+            if nginx:
+                nginx.stop()
+            app.stop()
+    result["serving"] = {**rates, "wrk": f"-t2 -c{connections} -d{seconds}s",
+                         "gunicorn_vs_dev": rates["gunicorn"] / rates["dev"],
+                         "cached_vs_static": rates["nginx_cached"] / rates["nginx_static"]}
+    report += [f"## Serving a cached {path} (wrk -t2 -c{connections} -d{seconds}s, gzip)", "",
+               "| server | requests/s |", "|---|---:|",
+               f"| Flask development server (the old `parkmap serve`) | {rates['dev']:,.0f} |",
+               f"| `parkmap serve` (gunicorn, {os.cpu_count()} workers x 4 threads) | "
+               f"{rates['gunicorn']:,.0f} |",
+               f"| through nginx, cache hits (deploy/nginx/parkmap.conf) | {rates['nginx_cached']:,.0f} |",
+               f"| nginx, the same bytes as a static file | {rates['nginx_static']:,.0f} |", "",
+               f"gunicorn / development server: **{result['serving']['gunicorn_vs_dev']:.1f}x**; "
+               f"nginx cached / nginx static: **{result['serving']['cached_vs_static']:.2f}**", ""]
+
+
+def urllib_get(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def bench_many_drafts(report: list[str], result: dict, repeat: int, n: int = 1000) -> None:
+    from webapp.intake import read_draft
+    from webapp.stores.drafts import DraftQuota, DraftStore
+
+    square = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+              "geometry": {"type": "Polygon", "coordinates": [[[121.41, 31.2], [121.44, 31.2],
+                                                               [121.44, 31.22], [121.41, 31.22],
+                                                               [121.41, 31.2]]]}}]}
+    gdf, facts = read_draft(json.dumps(square).encode())
+    with tempfile.TemporaryDirectory() as inst:
+        store = DraftStore(Path(inst) / "drafts", DraftQuota(max_count=n + 1))
+        for i in range(n):
+            store.save(gdf, facts, name=f"d{i}")
+        client = create_app({"LAYERS_DIR": str(LAYERS_DIR), "INSTANCE_DIR": inst,
+                             "DRAFT_MAX_COUNT": n + 1}).test_client()
+        client.get("/api/layouts")
+        secs, resp = _timed(lambda: client.get("/api/layouts"), repeat)
+        assert resp.status_code == 200
+    result["layouts_1000_drafts_s"] = secs
+    report += ["## Drafts", "", f"`GET /api/layouts` with {n:,} drafts: **{secs * 1000:.0f} ms** "
+               f"(median of {repeat})", ""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--browser", action="store_true", help="also time rendering in Chromium")
     ap.add_argument("--repeat", type=int, default=5, help="runs per timed measurement (median)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ap.add_argument("--serving", action="store_true",
+                    help="also load-test the servers with wrk (Debian's wrk and nginx)")
     args = ap.parse_args(argv)
     report = ["# parkmap benchmark", ""]
     result: dict = {}
@@ -177,6 +300,9 @@ def main(argv=None) -> int:
         bench_figures(client, report, result)
         if args.browser:
             bench_browser(app, report, result, args.repeat)
+    bench_many_drafts(report, result, args.repeat)
+    if args.serving:
+        bench_serving(report, result)
     print("\n".join(report))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -2,7 +2,16 @@
 server for the browser tests, and a tiny OSM extract writer for the OSM refresh tests."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -78,3 +87,104 @@ class Extract:
                        f"{tag_xml(tags)}</relation>")
         out.append("</osm>")
         return "\n".join(out) + "\n"
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer in {seconds} s")
+        time.sleep(0.1)
+
+
+class ParkmapServer:
+    """`parkmap serve` (gunicorn) in a subprocess on a free port; its log in ``self.log``."""
+
+    def __init__(self, layers, instance, *extra: str, env: dict | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = Path(instance).parent / f"serve-{self.port}.log"
+        Path(instance).mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, "PARKMAP_INSTANCE_DIR": str(instance), **(env or {})}
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "webapp.cli", "serve", "--port", str(self.port),
+             "--layers", str(layers), *extra], env=environment,
+            stdout=subprocess.DEVNULL, stderr=self._log_file)
+        try:
+            wait_http(self.base + "/healthz")
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 35.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+        return self.proc.returncode
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+class Nginx:
+    """Debian's nginx with a rendered parkmap.conf, in a temp folder (no root paths)."""
+
+    def __init__(self, root: Path, site_conf: Path):
+        self.root, self.port = Path(root), None
+        for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""  # workers read this temp folder
+        self.conf = self.root / "nginx.conf"
+        self.conf.write_text(f"""{user}
+worker_processes 1;
+pid {self.root}/nginx.pid;
+error_log {self.root}/logs/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {self.root}/logs/access.log;
+    client_body_temp_path {self.root}/client_body;
+    proxy_temp_path {self.root}/proxy;
+    fastcgi_temp_path {self.root}/fastcgi;
+    uwsgi_temp_path {self.root}/uwsgi;
+    scgi_temp_path {self.root}/scgi;
+    include {site_conf};
+}}
+""")
+        if not Path(NGINX).is_file():
+            raise RuntimeError(f"{NGINX} not found: install Debian's nginx (scripts/test does)")
+        subprocess.run([NGINX, "-p", str(self.root), "-c", str(self.conf), "-t"], check=True,
+                       capture_output=True)
+        subprocess.run([NGINX, "-p", str(self.root), "-c", str(self.conf)], check=True)
+
+    def stop(self) -> None:
+        pid = self.root / "nginx.pid"
+        if pid.is_file():
+            try:
+                os.kill(int(pid.read_text()), signal.SIGQUIT)
+            except (OSError, ValueError):
+                pass
+            for _ in range(50):
+                if not pid.exists():
+                    break
+                time.sleep(0.1)

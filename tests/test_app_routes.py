@@ -81,7 +81,9 @@ def test_named_map_pages_render_with_own_assets_only(client, named, kind):
     assert r.status_code == 200 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     refs = _asset_refs(html)
-    assert "/vendor/leaflet/leaflet.js" in refs and "/static/parkmap.js" in refs
+    tag = assets.bundle_hash()
+    assert f"/assets/{tag}/vendor/leaflet/leaflet.js" in refs
+    assert f"/assets/{tag}/static/parkmap.js" in refs
     assert all(ref.startswith("/") and not ref.startswith("//") for ref in refs), refs
     assert "cdn" not in html.lower() and "jquery" not in html.lower()
     for layer_id in named.layers:  # each with the build's tag: a rebuild changes the URL
@@ -401,11 +403,25 @@ def test_vendor_assets_only_known_files(client):
 
 def test_bundle_holds_every_asset_a_page_references(client):
     html = client.get("/map/overview").get_data(as_text=True)
-    bundle = assets.bundle()
+    bundle, prefix = assets.bundle(), f"/assets/{assets.bundle_hash()}/"
     for ref in _asset_refs(html):
-        assert ref.lstrip("/") in bundle and bundle[ref.lstrip("/")].is_file()
-        with client.get(ref) as r:
-            assert r.status_code == 200 and r.data == bundle[ref.lstrip("/")].read_bytes()
+        name = ref[len(prefix):]
+        assert ref.startswith(prefix) and name in bundle and bundle[name].is_file()
+        with client.get(ref) as r:  # content-hashed: cached for a year, never revalidated
+            assert r.status_code == 200 and r.data == bundle[name].read_bytes()
+            assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    with client.get("/assets/000000000000/static/parkmap.js") as r:  # an old page's URL
+        assert r.status_code == 200 and "immutable" not in r.headers["Cache-Control"]
+    assert client.get(f"{prefix}static/nope.js").status_code == 404
+    assert client.get(f"{prefix}../webapp/__init__.py").status_code == 404
+
+
+def test_layer_data_named_by_its_build_is_immutable(client):
+    html = client.get("/map/changning").get_data(as_text=True)
+    url = re.search(r'"url":"(/api/layers/parks\.geojson\?v=[0-9a-f]+)"', html).group(1)
+    assert "immutable" in client.get(url).headers["Cache-Control"]
+    assert "immutable" not in client.get("/api/layers/parks.geojson?v=old").headers["Cache-Control"]
+    assert "immutable" not in client.get("/api/layers/parks.geojson").headers["Cache-Control"]
 
 
 # --- settings ----------------------------------------------------------------------------

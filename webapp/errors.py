@@ -29,6 +29,7 @@ def error_response(status: int, message: str):
         resp = make_response(render_template("error.html", status=status, message=message))
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
+    resp.vary.add("Accept")  # the same error is JSON or a page, as the client asked
     return resp
 
 

@@ -15,11 +15,15 @@ import gzip
 import hashlib
 import html as html_lib
 import re
+import socket
 import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
+from threading import Lock
 from urllib.parse import quote
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
 MAX_NAME = 120
 
@@ -89,6 +93,29 @@ def _policy(resp) -> str | None:
     return None
 
 
+# --- responses made once, served many times ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Prepared:
+    """A body whose bytes, gzip and ETag are computed once, so serving it again costs no
+    encoding, hashing or compressing (cached pages and layers are served this way)."""
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, content: str | bytes) -> "Prepared":
+        body = content.encode("utf-8") if isinstance(content, str) else content
+        return cls(body, gzip.compress(body, compresslevel=6, mtime=0),
+                   hashlib.sha1(body).hexdigest())
+
+    def response(self, mimetype: str) -> Response:
+        resp = Response(self.body, mimetype=mimetype)
+        resp.set_etag(self.etag)
+        resp.parkmap_gzipped = self.gzipped  # finish() sends this when the client takes gzip
+        return resp
+
+
 # --- every response ----------------------------------------------------------------------------
 
 _COMPRESSIBLE = ("text/html", "text/csv", "text/css", "text/javascript", "application/json",
@@ -125,7 +152,7 @@ def _gzip(resp) -> None:
             or "gzip" not in request.accept_encodings or resp.content_length < 1024):
         return
     etag, weak = resp.get_etag()
-    resp.set_data(_gzipped(resp.get_data()))
+    resp.set_data(getattr(resp, "parkmap_gzipped", None) or _gzipped(resp.get_data()))
     resp.headers["Content-Encoding"] = "gzip"
     resp.headers.pop("Accept-Ranges", None)  # byte ranges of the identity body no longer apply
     resp.set_etag(etag + "-gz", weak)  # a different representation needs a different tag
@@ -134,3 +161,103 @@ def _gzip(resp) -> None:
 @lru_cache(maxsize=32)
 def _gzipped(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+# --- connection handling ------------------------------------------------------------------------
+
+class CloseAfter413:
+    """WSGI middleware: after a 413 (the body was refused unread), close the connection for
+    reading, so gunicorn does not drain a body the client may go on sending, nor read the next
+    request from the middle of it. Other responses pass through untouched (file responses keep
+    their sendfile path)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        status = []
+
+        def recording(code, headers, exc_info=None):
+            status.append(code)
+            return start_response(code, headers, exc_info)
+
+        result = self.app(environ, recording)
+        sock = environ.get("gunicorn.socket")
+        if sock is None or not status or not status[-1].startswith("413"):
+            return result
+        return self._then_close(result, sock)
+
+    @staticmethod
+    def _then_close(result, sock):
+        try:
+            yield from result
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            try:
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+
+class ResponseCache:
+    """WSGI middleware: public GET responses kept whole (status, headers, body) and answered
+    again without entering Flask, until the built layers change (a stat per request sees a
+    rebuild). Only what the app itself marks ``Cache-Control: public`` with a 200, no cookie,
+    and at most MAX_BODY bytes; one copy per URL, host, scheme and gzip-or-not. Pages showing
+    drafts, uploads, errors and anything private are never kept. ``If-None-Match`` gets a 304.
+    """
+
+    MAX_BODY = 4 * 1024 * 1024
+
+    def __init__(self, app, version, size: int = 256):
+        self.app, self.version, self.size = app, version, size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("HTTP_COOKIE"):
+            return self.app(environ, start_response)
+        try:
+            version = self.version()
+        except Exception:  # no good build to serve: the app says why
+            return self.app(environ, start_response)
+        gz = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+               environ.get("PATH_INFO"), environ.get("QUERY_STRING"), gz, version)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+        if hit is not None:
+            status, headers, body, etag = hit
+            if etag and etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+                start_response("304 NOT MODIFIED", [(k, v) for k, v in headers
+                                                     if k.lower() not in ("content-length",
+                                                                          "content-type")])
+                return [b""]
+            start_response(status, headers)
+            return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        seen = {}
+
+        def recording(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, recording)
+        headers = dict((k.lower(), v) for k, v in seen.get("headers", ()))
+        length = int(headers.get("content-length") or self.MAX_BODY + 1)
+        if not (environ["REQUEST_METHOD"] == "GET" and seen.get("status", "").startswith("200")
+                and headers.get("cache-control", "").startswith("public")
+                and "set-cookie" not in headers and length <= self.MAX_BODY):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        with self._lock:
+            self._items[key] = (seen["status"], seen["headers"], body, headers.get("etag"))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return [body]

@@ -13,8 +13,9 @@ from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
 from webapp import stores
-from webapp.http import content_disposition
+from webapp.http import Prepared, content_disposition
 from webapp.maps import MAPS, get_map
+from webapp.pages.assets import IMMUTABLE
 from webapp.places import parks
 from webapp.render.cache import app_cache
 from webapp.render.compose import check_choice
@@ -25,7 +26,7 @@ DATUMS = {"wgs84": "WGS84", "gcj02": "GCJ-02"}
 PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "subdistrict", "subdistrict_en",
                 "lon", "lat", "confidence", "approximate", "within_zh", "within_en", "themes",
                 "role", "source", "basis", "year")
-SHIFTED_CACHE_SIZE = 32  # layers x datums x builds kept
+LAYER_CACHE_SIZE = 32  # layers x datums x builds kept
 
 
 def _map_json(m) -> dict:
@@ -67,20 +68,22 @@ def layer_geojson(layer_id: str):
     get_layer(layer_id)  # 404 with the known ids before anything else
     datum = DATUMS[check_choice("datum", request.args.get("datum", "wgs84"), DATUMS)]
     store = stores.layers()
-    if datum == "WGS84":
-        text = store.geojson_text(layer_id)
-    else:
-        text = _shifted(store, layer_id, datum)
-    return Response(text, mimetype="application/geo+json")
+    resp = _prepared(store, layer_id, datum).response("application/geo+json")
+    if request.args.get("v") == store.version:  # the URL names this build: it never changes
+        resp.headers["Cache-Control"] = IMMUTABLE
+    return resp
 
 
-def _shifted(store, layer_id: str, datum: str) -> str:
-    """A layer shifted to ``datum``, made once per build of the layers."""
-    def make() -> str:
+def _prepared(store, layer_id: str, datum: str) -> Prepared:
+    """A layer as served (shifted to ``datum`` if asked), bytes, gzip and ETag made once per
+    build of the layers."""
+    def make() -> Prepared:
+        if datum == "WGS84":
+            return Prepared.of(store.geojson_text(layer_id))
         gdf = convert_frame(store.frame(layer_id), "WGS84", datum)
-        return dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n"
+        return Prepared.of(dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n")
 
-    return app_cache("shifted", SHIFTED_CACHE_SIZE).get(
+    return app_cache("layer-bodies", LAYER_CACHE_SIZE).get(
         (str(store.dir), store.version, layer_id, datum), make)
 
 

@@ -1,7 +1,11 @@
 """Every JS/CSS/image a page loads, served by the app itself (offline first, nothing from a CDN).
 
+- ``/assets/<hash>/<path>``: the whole bundle under one content hash (of every file in it):
+  what pages link, cached ``immutable`` for a year, since a change of any file changes the URL.
+  ``parkmap deploy assets DIR`` writes the same tree (and .gz copies) for nginx to serve.
 - ``/vendor/leaflet/<path>``: Leaflet from the installed xstatic-leaflet package.
-- ``/static/<path>``: our own files in webapp/static (Flask's static folder).
+- ``/static/<path>``: our own files in webapp/static (Flask's static folder); what pages of
+  other sites link (embed-resize.js), so the URL stays put: revalidated, not immutable.
 
 ``bundle()`` lists them all as {url path without leading slash: file}, so the static export
 can copy the same files next to its HTML and point ``compose(asset_url=...)`` at them.
@@ -10,8 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hashlib
+from functools import lru_cache
+
 import xstatic.pkg.leaflet as xleaflet
-from flask import Blueprint, abort, send_from_directory
+from flask import Blueprint, abort, send_file, send_from_directory
 
 LEAFLET_DIR = Path(xleaflet.BASE_DIR)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -37,3 +44,31 @@ def bundle() -> dict[str, Path]:
         if p.is_file():
             files["static/" + p.relative_to(STATIC_DIR).as_posix()] = p
     return files
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@lru_cache(maxsize=1)
+def bundle_hash() -> str:
+    """12 hex digits of sha256 over every bundled file's name and bytes."""
+    h = hashlib.sha256()
+    for name, path in sorted(bundle().items()):
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def hashed_url(path: str) -> str:
+    """The immutable URL of bundle file ``path`` (e.g. "static/parkmap.js")."""
+    return f"/assets/{bundle_hash()}/{path}"
+
+
+@bp.get("/assets/<tag>/<path:name>")
+def hashed(tag: str, name: str):
+    files = bundle()
+    if name not in files:
+        abort(404, description=f"no such asset: {name[:60]}")
+    resp = send_file(files[name], max_age=None if tag != bundle_hash() else 31536000)
+    if tag == bundle_hash():  # an old page's URL still gets the file, but not for a year
+        resp.headers["Cache-Control"] = IMMUTABLE
+    return resp

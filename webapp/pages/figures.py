@@ -109,5 +109,8 @@ def render_target(target: str, options: figure.FigureOptions) -> bytes:
 def image(target: str, fmt: str):
     data = render_target(target, options_from_query(request.args, fmt))
     name = f"parkmap-{target.replace(':', '-').replace(',', '-')}.{fmt}"
-    return Response(data, mimetype=MIMETYPES[fmt],
+    resp = Response(data, mimetype=MIMETYPES[fmt],
                     headers={"Content-Disposition": content_disposition(name)})
+    if figure.draft_ids(target):  # drafts can be deleted: caches must ask each time
+        resp.headers["Cache-Control"] = "no-cache"
+    return resp

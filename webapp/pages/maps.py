@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, render_template, request, url_for
 
 from layers.themes import theme_labels
 from webapp import stores
-from webapp.http import inline_script_hashes
+from webapp.http import Prepared, inline_script_hashes
 from webapp.maps import MAPS, get_map
 from webapp.places import named_places, parks
 from webapp.render import compose as c
@@ -58,13 +58,14 @@ def _page(map_id: str, embed: bool):
     g.img_origins = c.BASEMAPS[req.basemap].origins(key_cfg)
     key = ("embed" if embed else "map", named.id, request.host_url,
            current_app.config["LAYERS_DIR"], stores.layers().version, req)
-    html, g.script_hashes = _cache().get(key, lambda: _made(_render(named, req, embed)))
-    return html
+    page, g.script_hashes = _cache().get(key, lambda: _made(_render(named, req, embed)))
+    return page.response("text/html")
 
 
-def _made(html: str) -> tuple[str, tuple[str, ...]]:
-    """A page with the hashes of its inline scripts (its CSP allows those, and no other)."""
-    return html, inline_script_hashes(html)
+def _made(html: str) -> tuple[Prepared, tuple[str, ...]]:
+    """A page, its bytes, gzip and ETag made once, with the hashes of its inline scripts (its
+    CSP allows those, and no other)."""
+    return Prepared.of(html), inline_script_hashes(html)
 
 
 def _render(named, req: c.MapRequest, embed: bool) -> str:

@@ -186,7 +186,10 @@ UI_TEXT = {
 
 
 def default_asset_url(path: str) -> str:
-    return "/" + path
+    """Site-absolute, content-hashed (cached immutable): /assets/<hash>/<path>."""
+    from webapp.pages.assets import hashed_url
+
+    return hashed_url(path)
 
 
 def default_data_url(layer_id: str, datum: str, version: str | None = None) -> str:
