@@ -65,12 +65,12 @@ def _round(coords, nd=PRECISION):
     return [_round(c, nd) for c in coords]
 
 
-def _clean(value):
+def clean_value(value):
     """JSON-safe property value: NaN/NaT -> None, numpy scalars -> Python."""
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_value(v) for k, v in value.items()}
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
@@ -96,7 +96,7 @@ def to_feature_collection(gdf: gpd.GeoDataFrame, precision: int = PRECISION, **e
     for props, geom in zip(gdf[cols].to_dict("records"), gdf.geometry):
         feats.append({
             "type": "Feature",
-            "properties": {k: _clean(v) for k, v in props.items()},
+            "properties": {k: clean_value(v) for k, v in props.items()},
             "geometry": geometry_json(geom, precision),
         })
     return {"type": "FeatureCollection", **extra, "features": feats}

@@ -147,5 +147,6 @@ LAYER = LayerSpec(
                                       fill_opacity=0.22, dash_array="6 4"),
     },
     build=build,
+    simplify_m=3.0,
     group="plan",
 )

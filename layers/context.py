@@ -113,5 +113,8 @@ LAYER = LayerSpec(
                                fill_color="#ffffff", fill_opacity=1.0, radius=2.5),
     },
     build=build,
+    simplify_m=8.0,
+    overview_simplify_m=40.0,  # a faint base: about two pixels at zoom 14
+    map_clip_m=4000.0,
     group="context",
 )

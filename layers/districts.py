@@ -104,5 +104,8 @@ LAYER = LayerSpec(
                          fill_color="#eceff1", fill_opacity=0.05, dash_array="5 4"),
     },
     build=build,
+    simplify_m=5.0,
+    overview_simplify_m=15.0,
+    map_clip_m=4000.0,  # the neighbours: only the part next to the two planned districts
     group="plan",
 )

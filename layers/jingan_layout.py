@@ -207,5 +207,6 @@ LAYER = LayerSpec(
                                  fill_opacity=0.15, dash_array="2 6"),
     },
     build=build,
+    simplify_m=3.0,
     group="plan",
 )

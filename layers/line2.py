@@ -187,5 +187,6 @@ LAYER = LayerSpec(
                          fill_color="#ffffff", fill_opacity=1.0, radius=4),
     },
     build=build,
+    simplify_m=2.0,
     group="plan",
 )

@@ -147,5 +147,6 @@ LAYER = LayerSpec(
                           fill_color="#90a4ae", fill_opacity=0.8, radius=6),
     },
     build=build,
+    simplify_m=2.0,
     group="plan",
 )

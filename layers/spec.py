@@ -10,6 +10,7 @@ REQUIRED_PROPERTIES = ("id", "name_zh", "name_en", "kind", "district", "zone", "
 # Properties every *drawn* (interpreted) feature carries in addition.
 DRAWN_PROPERTIES = ("basis", "confidence")
 CONFIDENCES = ("building", "street", "area", "unlocated")
+OVERVIEW_MAX_ZOOM = 14  # up to here a layer's overview outline is drawn (LayerSpec)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class LayerSpec:
     # Administrative boundaries from their own source (not drawn inside the districts): the
     # layer's check compares them with the districts by overlap, not by containment.
     admin_boundaries: bool = False
+    # How much its lines and outlines may be simplified on the interactive map (metres): the
+    # built file keeps every vertex (webapp/render/mapdata.py).
+    simplify_m: float = 0.0
+    # Below zoom OVERVIEW_MAX_ZOOM + 1 a coarser outline will do (None: the same detail at
+    # every zoom); the page fetches the finer one when the reader zooms in.
+    overview_simplify_m: float | None = None
+    # On the interactive map, only what lies within this many metres of the two planned
+    # districts (None: all of it): the offline base need not carry the whole city.
+    map_clip_m: float | None = None
 
     def style_for(self, kind: str) -> Style:
         return self.styles.get(kind) or next(iter(self.styles.values()))
@@ -62,7 +72,8 @@ class LayerSpec:
     def metadata(self) -> dict:
         """JSON-ready metadata (layers.json, /api/layers)."""
         meta = {k: v for k, v in asdict(self).items()
-                if k not in ("build", "styles", "admin_boundaries")}
+                if k not in ("build", "styles", "admin_boundaries", "simplify_m",
+                             "overview_simplify_m", "map_clip_m")}
         meta["sources"] = list(self.sources)
         meta["styles"] = {k: {**asdict(s), "leaflet": s.leaflet()} for k, s in self.styles.items()}
         return meta

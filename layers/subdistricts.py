@@ -146,6 +146,7 @@ LAYER = LayerSpec(
                              dash_array="1 4"),
     },
     build=build,
+    simplify_m=5.0,
     group="context",
     admin_boundaries=True,  # OSM vs AMap borders differ by up to ~75 m: check() compares overlap
 )

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from webapp.cli import main
-from webapp.pages.assets import bundle, bundle_hash
+from webapp.pages.assets import asset_bytes, bundle_hash
 
 from support import Nginx, ParkmapServer, free_port
 
@@ -146,7 +146,8 @@ def test_layer_data_and_assets_come_from_cache_or_disk_immutable(proxy):
     html = request(proxy, "GET", "/map/changning")[2].decode()
     import re
 
-    url = re.search(r'"url":"(/api/layers/parks\.geojson\?v=[0-9a-f]+)"', html).group(1)
+    url = re.search(r'"url":"(/api/layers/parks\.geojson\?detail=map\\u0026v=[0-9a-f]+)"',
+                    html).group(1).replace("\\u0026", "&")
     request(proxy, "GET", url)
     status, headers, _ = request(proxy, "GET", url)
     assert status == 200 and headers["X-Cache-Status"] == "HIT"
@@ -155,7 +156,7 @@ def test_layer_data_and_assets_come_from_cache_or_disk_immutable(proxy):
     status, headers, body = request(proxy, "GET", asset, headers={"Accept-Encoding": "gzip"})
     assert status == 200 and headers["Content-Encoding"] == "gzip"  # the .gz copy, from disk
     assert "X-Cache-Status" not in headers  # never went near the app or its cache
-    assert gzip.decompress(body) == bundle()["static/parkmap.js"].read_bytes()
+    assert gzip.decompress(body) == asset_bytes("static/parkmap.js")
     assert "immutable" in headers["Cache-Control"]
 
 

@@ -58,7 +58,7 @@ def test_suggest_accept_rebuild_and_see_it_on_the_map(browser, tmp_path, capsys)
         assert "unlocated" not in page.locator(
             f"#pm-parks li:has(button[data-id='{PLACE}'])").inner_text()
         assert page.evaluate(f"Parkmap.focus('{PLACE}')") is True
-        popup = page.locator(".leaflet-popup-content")
+        popup = page.locator(".leaflet-popup-content .pm-popup[data-pm-full]")  # details fetched
         popup.wait_for()
         text = popup.inner_text()
         assert "building" in popup.locator(".pm-confidence").inner_text()

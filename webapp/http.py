@@ -106,7 +106,7 @@ class Prepared:
     @classmethod
     def of(cls, content: str | bytes) -> "Prepared":
         body = content.encode("utf-8") if isinstance(content, str) else content
-        return cls(body, gzip.compress(body, compresslevel=6, mtime=0),
+        return cls(body, gzip.compress(body, compresslevel=9, mtime=0),
                    hashlib.sha1(body).hexdigest())
 
     def response(self, mimetype: str) -> Response:

@@ -9,6 +9,7 @@ import io
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geo.datum import convert_frame
+from geo.errors import ParkmapError
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
@@ -19,10 +20,12 @@ from webapp.pages.assets import IMMUTABLE
 from webapp.places import parks
 from webapp.render.cache import app_cache
 from webapp.render.compose import check_choice
+from webapp.render.mapdata import feature_details, map_geojson, planned_area
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 DATUMS = {"wgs84": "WGS84", "gcj02": "GCJ-02"}
+DETAILS = ("full", "map", "overview")
 PARK_COLUMNS = ("id", "name_zh", "name_en", "district", "zone", "subdistrict", "subdistrict_en",
                 "lon", "lat", "confidence", "approximate", "within_zh", "within_en", "themes",
                 "role", "source", "basis", "year")
@@ -65,26 +68,55 @@ def layers():
 
 @bp.get("/layers/<layer_id>.geojson")
 def layer_geojson(layer_id: str):
-    get_layer(layer_id)  # 404 with the known ids before anything else
+    """A layer: as built (``detail=full``, the default), or as the map draws it
+    (``detail=map``, and ``detail=overview``: coarser outlines for low zooms;
+    webapp.render.mapdata); in WGS84, or shifted to GCJ-02 (``datum=gcj02``)."""
+    spec = get_layer(layer_id)  # 404 with the known ids before anything else
     datum = DATUMS[check_choice("datum", request.args.get("datum", "wgs84"), DATUMS)]
+    detail = check_choice("detail", request.args.get("detail", "full"), DETAILS)
     store = stores.layers()
-    resp = _prepared(store, layer_id, datum).response("application/geo+json")
+    resp = _prepared(store, spec, datum, detail).response("application/geo+json")
     if request.args.get("v") == store.version:  # the URL names this build: it never changes
         resp.headers["Cache-Control"] = IMMUTABLE
     return resp
 
 
-def _prepared(store, layer_id: str, datum: str) -> Prepared:
-    """A layer as served (shifted to ``datum`` if asked), bytes, gzip and ETag made once per
-    build of the layers."""
+def _prepared(store, spec, datum: str, detail: str) -> Prepared:
+    """A layer as served, bytes, gzip and ETag made once per build of the layers."""
     def make() -> Prepared:
+        if detail in ("map", "overview"):
+            clip = (planned_area(store.frame("districts"), spec.map_clip_m)
+                    if spec.map_clip_m is not None else None)
+            tolerance = (spec.overview_simplify_m if detail == "overview" and
+                         spec.overview_simplify_m is not None else spec.simplify_m)
+            return Prepared.of(map_geojson(store.frame(spec.id), tolerance, datum, clip))
         if datum == "WGS84":
-            return Prepared.of(store.geojson_text(layer_id))
-        gdf = convert_frame(store.frame(layer_id), "WGS84", datum)
-        return Prepared.of(dumps(to_feature_collection(gdf, name=layer_id, datum=datum)) + "\n")
+            return Prepared.of(store.geojson_text(spec.id))
+        gdf = convert_frame(store.frame(spec.id), "WGS84", datum)
+        return Prepared.of(dumps(to_feature_collection(gdf, name=spec.id, datum=datum)) + "\n")
 
     return app_cache("layer-bodies", LAYER_CACHE_SIZE).get(
-        (str(store.dir), store.version, layer_id, datum), make)
+        (str(store.dir), store.version, spec.id, datum, detail), make)
+
+
+@bp.get("/layers/<layer_id>/features/<path:feature_id>.json")
+def feature(layer_id: str, feature_id: str):
+    """One feature's every property (what a map popup shows), by its id."""
+    get_layer(layer_id)
+    store = stores.layers()
+    details = app_cache("feature-details", 16).get(
+        (str(store.dir), store.version, layer_id),
+        lambda: feature_details(store.geojson_text(layer_id)))
+    if feature_id not in details:
+        raise UnknownFeature(f"layer {layer_id!r} has no feature {feature_id[:60]!r}")
+    resp = jsonify(id=feature_id, layer=layer_id, properties=details[feature_id])
+    if request.args.get("v") == store.version:
+        resp.headers["Cache-Control"] = IMMUTABLE
+    return resp
+
+
+class UnknownFeature(ParkmapError):
+    status = 404
 
 
 @bp.get("/parks.csv")

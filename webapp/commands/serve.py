@@ -147,17 +147,16 @@ def _deploy_assets(args) -> int:
     """<DIR>/<hash>/<path> for every bundled file (the URLs pages link), each with a .gz copy
     where it compresses (nginx's gzip_static)."""
     import gzip
-    import shutil
 
-    from webapp.pages.assets import bundle, bundle_hash
+    from webapp.pages.assets import asset_bytes, bundle, bundle_hash
 
     root = args.out / bundle_hash()
-    for name, src in bundle().items():
+    for name in bundle():
         dst = root / name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        data = asset_bytes(name)  # the bytes the app serves under this hash
+        dst.write_bytes(data)
         if dst.suffix in (".js", ".css", ".svg"):
-            dst.with_name(dst.name + ".gz").write_bytes(
-                gzip.compress(src.read_bytes(), compresslevel=9, mtime=0))
+            dst.with_name(dst.name + ".gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
     print(root)
     return 0

@@ -15,10 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import hashlib
+import mimetypes
 from functools import lru_cache
 
+import rjsmin
 import xstatic.pkg.leaflet as xleaflet
-from flask import Blueprint, abort, send_file, send_from_directory
+from flask import Blueprint, abort, send_from_directory
 
 LEAFLET_DIR = Path(xleaflet.BASE_DIR)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -49,12 +51,22 @@ def bundle() -> dict[str, Path]:
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+@lru_cache(maxsize=None)
+def asset_bytes(name: str) -> bytes:
+    """A bundle file as pages get it: our own JS minified (rjsmin: comments and spaces gone,
+    about a quarter less over the wire), everything else as it is."""
+    data = bundle()[name].read_bytes()
+    if name.startswith("static/") and name.endswith(".js"):
+        data = rjsmin.jsmin(data)
+    return data
+
+
 @lru_cache(maxsize=1)
 def bundle_hash() -> str:
-    """12 hex digits of sha256 over every bundled file's name and bytes."""
+    """12 hex digits of sha256 over every bundled file's name and bytes (as served)."""
     h = hashlib.sha256()
-    for name, path in sorted(bundle().items()):
-        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(bundle()):
+        h.update(name.encode() + b"\0" + asset_bytes(name) + b"\0")
     return h.hexdigest()[:12]
 
 
@@ -65,10 +77,16 @@ def hashed_url(path: str) -> str:
 
 @bp.get("/assets/<tag>/<path:name>")
 def hashed(tag: str, name: str):
-    files = bundle()
-    if name not in files:
+    if name not in bundle():
         abort(404, description=f"no such asset: {name[:60]}")
-    resp = send_file(files[name], max_age=None if tag != bundle_hash() else 31536000)
+    resp = _prepared(name).response(mimetypes.guess_type(name)[0] or "application/octet-stream")
     if tag == bundle_hash():  # an old page's URL still gets the file, but not for a year
         resp.headers["Cache-Control"] = IMMUTABLE
     return resp
+
+
+@lru_cache(maxsize=None)
+def _prepared(name: str):
+    from webapp.http import Prepared
+
+    return Prepared.of(asset_bytes(name))

@@ -6,11 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, render_template, request, url_for
 
-from layers.themes import theme_labels
 from webapp import stores
 from webapp.http import Prepared, inline_script_hashes
 from webapp.maps import MAPS, get_map
-from webapp.places import named_places, parks
 from webapp.render import compose as c
 from webapp.render.cache import app_cache
 from webapp.render.describe import describe, district_names, embed_fallback, embed_snippet
@@ -72,10 +70,9 @@ def _render(named, req: c.MapRequest, embed: bool) -> str:
     lang = req.lang
     suggest = None if embed else {
         "url": url_for("places.suggest", place_id="ID").replace("ID", "{id}"),
-        "geocode": url_for("places.geocode"), "places": sorted(named_places(stores.layers()))}
+        "geocode": url_for("places.geocode")}
     store = stores.layers()
-    m = c.compose(req, c.Delivery(store=store, suggest=suggest,
-                                  data_url=c.versioned_data_url(store.version),
+    m = c.compose(req, c.Delivery(store=store, suggest=suggest, **c.map_data_urls(store.version),
                                   tianditu_key=current_app.config["TIANDITU_KEY"]))
     context = {"named": named, "lang": lang, "title": req.title, "parts": c.render_parts(m),
                "basemap": req.basemap,
@@ -96,10 +93,9 @@ def _render(named, req: c.MapRequest, embed: bool) -> str:
                               width=180, height=120, dpi=110),  # screen-sized, not A4 300 dpi
             description=_description(req.title, req.layers, lang))
         return render_template("embed.html", **context)
-    rows = _parks(lang)
-    context.update(parks=rows, embed_base=url_for("pages.embed", map_id=named.id, _external=True),
+    context.update(embed_base=url_for("pages.embed", map_id=named.id, _external=True),
                    full_base=url_for("pages.full_map", map_id=named.id, _external=True),
-                   filters=_filters(rows, lang), snippet=_snippet(named, req))
+                   snippet=_snippet(named, req))
     return render_template("map.html", **context)
 
 
@@ -125,44 +121,6 @@ def _snippet(named, req: c.MapRequest) -> str:
         description=_description(req.title, req.layers, req.lang), lang=req.lang, slug=named.id,
         full_url=url_for("pages.full_map", map_id=named.id, _external=True) + query,
         resize_script_url=url_for("static", filename="embed-resize.js", _external=True))
-
-
-def _parks(lang: str) -> list[dict]:
-    """Every park (located or not) as panel rows, sorted by name in the page language."""
-    rows = []
-    for props, geom in parks(stores.layers()):
-        zh, en = props.get("name_zh") or "", props.get("name_en") or ""
-        themes = props.get("themes")
-        sub_zh, sub_en = props.get("subdistrict") or "", props.get("subdistrict_en") or ""
-        within = (props.get("within_zh") or props.get("within_en") if lang == "zh"
-                  else props.get("within_en") or props.get("within_zh"))
-        confidence = props.get("confidence") or ""
-        rows.append({
-            "id": props["id"], "name": (zh or en) if lang == "zh" else (en or zh),
-            "alt": en if lang == "zh" else zh,
-            "district": props.get("district") or "", "zone": props.get("zone") or "",
-            "subdistrict": sub_zh, "subdistrict_label": (sub_zh or sub_en) if lang == "zh"
-            else (sub_en or sub_zh),
-            "within": within if confidence == "area" else "",
-            "themes": [str(t) for t in themes] if isinstance(themes, (list, tuple)) else [],
-            "confidence": confidence,
-            "located": geom is not None and not geom.is_empty,
-            "suggest": confidence in ("area", "unlocated"),
-        })
-    return sorted(rows, key=lambda r: r["name"])
-
-
-def _filters(parks: list[dict], lang: str) -> dict[str, list[tuple[str, str]]]:
-    districts = c.names_in(c.DISTRICT_NAMES, lang)
-    zones = c.names_in(c.ZONE_NAMES, lang)
-    themes = theme_labels(lang)
-    return {
-        "district": [(d, districts.get(d, d)) for d in sorted({p["district"] for p in parks} - {""})],
-        "zone": [(z, zones.get(z, z)) for z in sorted({p["zone"] for p in parks} - {""})],
-        "subdistrict": sorted({(p["subdistrict"], p["subdistrict_label"]) for p in parks
-                               if p["subdistrict"]}),
-        "theme": [(t, themes.get(t, t)) for t in sorted({t for p in parks for t in p["themes"]})],
-    }
 
 
 @bp.get("/map/<map_id>")

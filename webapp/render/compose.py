@@ -25,6 +25,7 @@ which builds every data value into the DOM as text, never as HTML.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import quote, urlsplit
@@ -40,7 +41,7 @@ from geo.datum import convert_frame, convert_geometry
 from geo.errors import ParkmapError
 from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
-from layers.spec import LayerSpec
+from layers.spec import OVERVIEW_MAX_ZOOM, LayerSpec
 from layers.themes import theme_labels
 
 LANGS = ("zh", "en")
@@ -192,17 +193,23 @@ def default_asset_url(path: str) -> str:
     return hashed_url(path)
 
 
-def default_data_url(layer_id: str, datum: str, version: str | None = None) -> str:
+def default_data_url(layer_id: str, datum: str, version: str | None = None,
+                     detail: str | None = None) -> str:
     """The layer's API URL; ``version`` (the built layers' tag) makes it change with every
     build, so a browser never draws a cached layer from an earlier build."""
-    args = ["datum=gcj02"] if datum == "GCJ-02" else []
-    if version:
-        args.append(f"v={version}")
-    return f"/api/layers/{layer_id}.geojson" + ("?" + "&".join(args) if args else "")
+    args = {"detail": detail, "datum": "gcj02" if datum == "GCJ-02" else None, "v": version}
+    query = "&".join(f"{k}={v}" for k, v in args.items() if v)
+    return f"/api/layers/{layer_id}.geojson" + (f"?{query}" if query else "")
 
 
-def versioned_data_url(version: str) -> Callable[[str, str], str]:
-    return lambda layer_id, datum: default_data_url(layer_id, datum, version)
+def map_data_urls(version: str) -> dict:
+    """Delivery arguments for the live map pages: each layer as the map needs it
+    (``detail=map``: webapp.render.mapdata) and a popup's full feature on demand, both named
+    by the build (cached immutable, and never stale after a rebuild)."""
+    return {"data_url": lambda layer_id, datum: default_data_url(layer_id, datum, version, "map"),
+            "overview_url": lambda layer_id, datum: default_data_url(layer_id, datum, version,
+                                                                     "overview"),
+            "details_url": lambda layer_id: f"/api/layers/{layer_id}/features/{{id}}.json?v={version}"}
 
 
 def _js_json(value) -> str:
@@ -268,6 +275,8 @@ def _layer_spec(spec, lang: str) -> dict:
         "id": spec.id,
         "title": (spec.title_zh, spec.title_en)[i],
         "group": spec.group,
+        # many features, little interaction: drawn on one canvas, not as SVG elements
+        "canvas": spec.group == "context" or spec.id == "districts",
         "attribution": spec.attribution,
         "styles": {kind: {**s.leaflet(), "shape": s.shape,
                           "label": (s.label_zh, s.label_en)[i]}
@@ -322,9 +331,22 @@ def layer_source(data: str, *, url: str | None = None, text: str | None = None) 
     return _js_json({"url": url}) if data == "url" else '{"data":' + _js_json(text) + "}"
 
 
-def _source(layer_id: str, delivery: "Delivery", datum: str) -> str:
+def _source(spec: LayerSpec, delivery: "Delivery", datum: str, shown: bool,
+            zoom: int) -> str:
+    layer_id = spec.id
     if delivery.data == "url":
-        return layer_source("url", url=delivery.data_url(layer_id, datum))
+        src = {"url": delivery.data_url(layer_id, datum)}
+        if delivery.overview_url and spec.overview_simplify_m is not None:
+            # coarse outlines first, the finer ones when the reader zooms in
+            src = {"url": delivery.overview_url(layer_id, datum),
+                   "fine": {"url": src["url"], "minZoom": OVERVIEW_MAX_ZOOM + 1}}
+            if zoom > OVERVIEW_MAX_ZOOM:
+                src = {"url": src["fine"]["url"]}
+        if delivery.details_url:
+            src["details"] = delivery.details_url(layer_id)
+        if not shown:
+            src["lazy"] = True  # fetched when first ticked
+        return _js_json(src)
     store = delivery.store
     text = store.geojson_text(layer_id)
     if datum != "WGS84":
@@ -400,6 +422,11 @@ class Delivery:
     store: object = None
     asset_url: Callable[[str], str] = default_asset_url
     data_url: Callable[[str, str], str] = default_data_url
+    # where a popup fetches its feature's other properties ("{id}" in the URL); None: the
+    # layer data carries them all
+    details_url: Callable[[str], str] | None = None
+    # the coarser outlines of a layer with LayerSpec.overview_simplify_m, for low zooms
+    overview_url: Callable[[str, str], str] | None = None
     tianditu_key: str = ""
     # the live map page's "suggest a location": {"url": ".../{id}/suggestions", "geocode": url,
     # "places": [place ids]}; None elsewhere (embeds, compare panes, the static export)
@@ -434,8 +461,13 @@ def compose(req: MapRequest, delivery: Delivery = Delivery(),
         folium.TileLayer(url, attr=base.attribution, name=base.title_en, max_zoom=base.max_zoom,
                          subdomains=base.subdomains or "abc", control=False).add_to(m)
 
-    overlays = [Overlay(spec, _source(spec.id, delivery, base.datum), show=spec.id in shown)
-                for spec in specs]
+    overlays = [Overlay(spec, _source(spec, delivery, base.datum, spec.id in shown, zoom),
+                        show=spec.id in shown) for spec in specs]
+    if delivery.data == "url":  # fetch the shown layers' data with the page, plan layers first
+        for o in sorted((o for o in overlays if o.show), key=lambda o: o.spec.group == "context"):
+            url = str(escape(json.loads(o.source)["url"]))
+            m.get_root().header.add_child(Element(
+                f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'))
     overlays += list(extra)
     for o in overlays:
         js_spec = _layer_spec(o.spec, lang)

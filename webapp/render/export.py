@@ -106,12 +106,12 @@ def export_site(out: str | Path, *, layers_dir: str | Path = LAYERS_DIR,
 
 
 def _assets(stage: Path) -> None:
-    from webapp.pages.assets import bundle
+    from webapp.pages.assets import asset_bytes, bundle
 
-    for rel, src in bundle().items():
+    for rel in bundle():
         dst = stage / "assets" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        dst.write_bytes(asset_bytes(rel))  # as the live site serves it
 
 
 def _data(stage: Path, store: LayerStore, app) -> None:

@@ -1,13 +1,18 @@
 /* parkmap.js: our Leaflet glue for the pages webapp/compose.py writes.
  *
- * Parkmap.layer(map, spec, source) -> an L.geoJSON overlay, filled from source.url or source.data.
+ * Parkmap.layer(map, spec, source) -> an L.geoJSON overlay, filled from source.url (fetched with
+ *                                    the page; if source.lazy, when first ticked) or
+ *                                    source.data; source.details: where a popup fetches the
+ *                                    rest of its feature ("{id}" in the URL).
  * Parkmap.ui(map, config[, layersControl]) -> legend, search, fullscreen, scale bar, URL state;
  *                                    on a narrow map (a phone) the layer control and legend
  *                                    start collapsed, so the map itself stays visible.
  * Parkmap.focus(featureId)          -> zoom to a feature and open its popup.
  * Parkmap.suggest(placeId)          -> the "suggest a location" form for a place (full map pages:
  *                                      config.suggest), sent to the server for review.
- * Parkmap.ready                     -> a Promise resolved when every layer has loaded.
+ * Parkmap.ready                     -> a Promise resolved when every shown layer has loaded.
+ * The parks panel (map page: #pm-parks) is built here from the parks layer: filters in the
+ * page, rows rendered as they scroll into view, so the page does not grow with the data.
  *
  * Every value from data or the URL enters the DOM as text (textContent) or as a CSSOM
  * property, never as HTML: popups, tooltips, legend and search results are built node by node.
@@ -17,7 +22,8 @@
 
   var configure;
   var configured = new Promise(function (resolve) { configure = resolve; });  // by Parkmap.ui
-  var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], config: null, map: null,
+  var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], data: {}, onData: {},
+                            config: null, map: null,
                             ready: null, atPoint: {}, collapsed: false};
   // Below this map width (px) open panels would cover the map: start them collapsed.
   var NARROW = 600;
@@ -83,8 +89,10 @@
   }
 
   function popup(f) {
-    var p = f.properties, t = P.config.text, n = names(p);
+    var rec = P.features[f.properties.id] || {};
+    var p = rec.full || f.properties, t = P.config.text, n = names(p);
     var d = el("div", "pm-popup");
+    if (rec.full || !rec.details) d.setAttribute("data-pm-full", "1");  // nothing more to come
     d.appendChild(el("h3", null, n[0]));
     if (n[1]) d.appendChild(el("div", "pm-alt", n[1]));
     var dl = el("dl");
@@ -138,8 +146,7 @@
       dl.appendChild(src);
     }
     row("confidence", p.confidence && label("confidence", p.confidence));
-    var rec = P.features[p.id];
-    row("data", rec && rec.spec.attribution);
+    row("data", rec.spec && rec.spec.attribution);
     d.appendChild(dl);
     var others = (P.atPoint[pointKey(f)] || []).filter(function (id) { return id !== p.id; });
     if (others.length) {  // approximate places can share one point: list the others here
@@ -168,7 +175,7 @@
       d.appendChild(b);
     }
     if (P.config.suggest && (p.confidence === "area" || p.confidence === "unlocated") &&
-        P.config.suggest.places.indexOf(p.id) >= 0) {
+        isPlace(rec)) {
       var sb = el("button", "pm-suggest-open", t.suggest);
       sb.type = "button";
       sb.addEventListener("click", function (e) {
@@ -181,7 +188,34 @@
     return d;
   }
 
-  function bind(spec, f, lyr) {
+  /* A named place (a park, or the 一园 of the Jing'an layout): what suggestions are for. */
+  function isPlace(rec) {
+    if (!rec || !rec.spec) return false;
+    return rec.spec.id === "parks" || (rec.spec.id === "jingan_layout" && rec.feature.properties.kind === "park");
+  }
+
+  /* The feature's every property: fetched once, when a popup first needs it. */
+  P.details = function (id) {
+    var rec = P.features[id];
+    if (!rec) return Promise.reject(new Error("no feature " + id));
+    if (rec.full || !rec.details) return Promise.resolve(rec.full || rec.feature.properties);
+    if (!rec.pending) {
+      rec.pending = fetch(rec.details.replace("{id}", encodeURIComponent(id))).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      }).then(function (body) {
+        rec.full = body.properties;
+        return rec.full;
+      });
+      rec.pending.catch(function (err) {
+        rec.pending = null;
+        console.error("parkmap: details of " + id + " failed to load: " + err.message);
+      });
+    }
+    return rec.pending;
+  };
+
+  function bind(spec, source, f, lyr) {
     var isPoint = f.geometry && f.geometry.type === "Point";
     lyr.bindTooltip(function () { return tooltip(f); }, {sticky: !isPoint, direction: "top"});
     // Small embeds scroll inside the popup; full pages keep it clear of the open layer control.
@@ -189,17 +223,28 @@
     lyr.bindPopup(function () { return popup(f); },
                   {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - top - 100)),
                    autoPanPaddingTopLeft: L.point(50, top)});
-    P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec};
+    lyr.on("popupopen", function () {
+      var rec = P.features[f.properties.id];
+      if (rec.full || !rec.details) return;
+      P.details(f.properties.id).then(function () {
+        if (lyr.isPopupOpen()) lyr.setPopupContent(popup(f));
+      });
+    });
+    P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec, details: source.details};
     var key = pointKey(f);
     if (key) (P.atPoint[key] = P.atPoint[key] || []).push(f.properties.id);
   }
 
-  function addData(group, spec, doc) {
+  function addData(group, spec, source, doc) {
     group.addData(doc);
     (doc.features || []).forEach(function (f) {
       var id = f.properties && f.properties.id;
-      if (id !== undefined && !P.features[id]) P.features[id] = {feature: f, layer: null, spec: spec};
+      if (id !== undefined && !P.features[id]) {
+        P.features[id] = {feature: f, layer: null, spec: spec, details: source.details};
+      }
     });
+    P.data[spec.id] = doc;
+    if (P.onData[spec.id]) P.onData[spec.id](doc);
   }
 
   P.layer = function (map, spec, source) {
@@ -207,30 +252,67 @@
     // which layer's data arrives first.
     var pane = "pm-" + spec.id.replace(/[^A-Za-z0-9_-]/g, "_");
     if (!map.getPane(pane)) map.createPane(pane).style.zIndex = String(400 + P.order.length);
+    var renderer = spec.canvas ? L.canvas({pane: pane, padding: 0.3}) : undefined;
     var group = L.geoJSON(null, {
       pane: pane,
+      renderer: renderer,
       // L.geoJSON re-applies `style` to every layer it makes, markers included.
       style: function (f) { return pointKey(f) ? pointStyle(spec, f) : leafletStyle(spec, f); },
       pointToLayer: function (f, latlng) {
-        return L.circleMarker(latlng, L.extend(pointStyle(spec, f), {pane: pane}));
+        return L.circleMarker(latlng, L.extend(pointStyle(spec, f), {pane: pane, renderer: renderer}));
       },
-      onEachFeature: function (f, lyr) { bind(spec, f, lyr); }
+      onEachFeature: function (f, lyr) { bind(spec, source, f, lyr); }
     });
     group.parkmapId = spec.id;
     P.layers[spec.id] = group;
     P.order.push(spec.id);
-    var load = source.url ? fetch(source.url).then(function (r) {
-      if (!r.ok) throw new Error(source.url + ": HTTP " + r.status);
-      return r.json();
-    }) : Promise.resolve(source.data);
-    P.loads.push(Promise.all([load, configured]).then(function (res) {
-      addData(group, spec, res[0]);
-    }).catch(function (err) {
-      console.error("parkmap: layer " + spec.id + " failed to load: " + err.message);
-      throw err;
-    }));
+    var loading = null;
+    function load() {  // once, whether shown or only listed (the parks panel)
+      if (loading) return loading;
+      var data = source.url ? fetch(source.url).then(function (r) {
+        if (!r.ok) throw new Error(source.url + ": HTTP " + r.status);
+        return r.json();
+      }) : Promise.resolve(source.data);
+      loading = Promise.all([data, configured]).then(function (res) {
+        addData(group, spec, source, res[0]);
+      }).catch(function (err) {
+        console.error("parkmap: layer " + spec.id + " failed to load: " + err.message);
+        throw err;
+      });
+      return loading;
+    }
+    group.pmLoad = load;
+    if (source.lazy) group.once("add", load);  // offered unticked: fetched when first shown
+    else P.loads.push(load());
+    if (source.fine) configured.then(function () { finer(map, group, spec, source, load); });
     return group;
   };
+
+  /* A layer drawn with coarse outlines at low zooms: the finer ones replace them, once, when
+     the reader zooms in to source.fine.minZoom. */
+  function finer(map, group, spec, source, loaded) {
+    var done = false;
+    function check() {
+      if (done || map.getZoom() < source.fine.minZoom || !map.hasLayer(group)) return;
+      done = true;
+      Promise.all([loaded(), fetch(source.fine.url).then(function (r) {
+        if (!r.ok) throw new Error(source.fine.url + ": HTTP " + r.status);
+        return r.json();
+      })]).then(function (res) {
+        group.clearLayers();
+        Object.keys(P.atPoint).forEach(function (k) {
+          P.atPoint[k] = P.atPoint[k].filter(function (id) { return !P.features[id] || P.features[id].spec.id !== spec.id; });
+        });
+        addData(group, spec, source, res[1]);
+      }).catch(function (err) {
+        done = false;
+        console.error("parkmap: finer " + spec.id + " failed to load: " + err.message);
+      });
+    }
+    map.on("zoomend", check);
+    group.on("add", check);  // a layer ticked on while zoomed in
+    check();
+  }
 
   P.focus = function (id) {
     var rec = P.features[id];
@@ -617,26 +699,93 @@
     if (sug.marker) { P.map.removeLayer(sug.marker); sug.marker = null; }
   };
 
-  /* Parks side panel (map page): filter by district, zone, subdistrict and theme; click to
+  /* Parks side panel (map page): built from the parks layer once it has loaded; filter by
+     district, zone, subdistrict and theme; rows rendered a page at a time as the list
+     scrolls (a hundred thousand parks are not a hundred thousand list items); click to
      focus; "suggest" opens the suggestion form for that place. */
+  var PAGE = 100;
+
+  function option(value, text) {
+    var o = el("option", null, text);
+    o.value = value;
+    return o;
+  }
+
+  function parkRow(p, located) {
+    var t = P.config.text, n = names(p), li = el("li", located ? "pm-located" : "pm-unlocated");
+    var b = el("button", null, n[0]);
+    b.type = "button";
+    b.setAttribute("data-id", p.id);
+    if (!located) b.disabled = true;
+    li.appendChild(b);
+    if (n[1]) li.appendChild(el("span", "pm-alt", " " + n[1]));
+    if (!located) li.appendChild(el("span", "pm-badge", t.unlocated));
+    var within = P.config.lang === "en" ? (p.within_en || p.within_zh) : (p.within_zh || p.within_en);
+    var sub = P.config.lang === "en" ? (p.subdistrict_en || p.subdistrict) : (p.subdistrict || p.subdistrict_en);
+    if (p.confidence === "area" && within) li.appendChild(el("div", "pm-where", t.somewhere_short.replace("{area}", within)));
+    else if (sub) li.appendChild(el("div", "pm-where", sub));
+    if (P.config.suggest && (p.confidence === "area" || p.confidence === "unlocated")) {
+      var sb = el("button", "pm-suggest-open", t.suggest);
+      sb.type = "button";
+      sb.setAttribute("data-suggest", p.id);
+      li.appendChild(sb);
+    }
+    return li;
+  }
+
   function panel() {
     var list = document.getElementById("pm-parks");
     if (!list) return;
     var selects = Array.prototype.slice.call(document.querySelectorAll("[data-pm-filter]"));
     var count = document.getElementById("pm-parks-count");
-    function apply() {
-      var want = {}, shown = 0;
-      selects.forEach(function (s) { want[s.getAttribute("data-pm-filter")] = s.value; });
-      Array.prototype.forEach.call(list.children, function (li) {
-        var ok = (!want.district || li.getAttribute("data-district") === want.district) &&
-                 (!want.zone || li.getAttribute("data-zone") === want.zone) &&
-                 (!want.subdistrict || li.getAttribute("data-subdistrict") === want.subdistrict) &&
-                 (!want.theme || (li.getAttribute("data-themes") || "").split("|").indexOf(want.theme) >= 0);
-        li.hidden = !ok;
-        if (ok) shown += 1;
-      });
-      if (count) count.textContent = String(shown);
+    var rows = [], matches = [], drawn = 0;
+    var sentinel = el("div", "pm-more");  // scrolled into view: the next rows
+    list.parentNode.insertBefore(sentinel, list.nextSibling);
+    var more = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) page();
+    }, {root: list.closest(".pm-panel") || null});
+
+    function page() {  // the next rows of the current selection
+      var end = Math.min(matches.length, drawn + PAGE), frag = document.createDocumentFragment();
+      for (; drawn < end; drawn++) frag.appendChild(parkRow(matches[drawn].p, matches[drawn].located));
+      list.appendChild(frag);
+      sentinel.hidden = drawn >= matches.length;
     }
+
+    function apply() {
+      var want = {};
+      selects.forEach(function (s) { want[s.getAttribute("data-pm-filter")] = s.value; });
+      matches = rows.filter(function (r) {
+        var p = r.p;
+        return (!want.district || p.district === want.district) && (!want.zone || p.zone === want.zone) &&
+               (!want.subdistrict || p.subdistrict === want.subdistrict) &&
+               (!want.theme || (p.themes || []).indexOf(want.theme) >= 0);
+      });
+      list.textContent = "";
+      drawn = 0;
+      page();
+      if (count) count.textContent = String(matches.length);
+    }
+
+    function fill(doc) {
+      var values = {district: {}, zone: {}, subdistrict: {}, theme: {}};
+      rows = (doc.features || []).map(function (f) {
+        var p = f.properties || {};
+        if (p.district) values.district[p.district] = label("district", p.district);
+        if (p.zone) values.zone[p.zone] = label("zone", p.zone);
+        if (p.subdistrict) values.subdistrict[p.subdistrict] = P.config.lang === "en" ? (p.subdistrict_en || p.subdistrict) : p.subdistrict;
+        (p.themes || []).forEach(function (t) { values.theme[t] = label("theme", t); });
+        return {p: p, located: !!f.geometry, name: names(p)[0] || ""};
+      });
+      rows.sort(function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : 0; });
+      selects.forEach(function (s) {
+        var key = s.getAttribute("data-pm-filter"), table = values[key] || {};
+        Object.keys(table).sort().forEach(function (v) { s.appendChild(option(v, table[v])); });
+      });
+      apply();
+      more.observe(sentinel);
+    }
+
     selects.forEach(function (s) { s.addEventListener("change", apply); });
     list.addEventListener("click", function (e) {
       var b = e.target.closest("button[data-id]");
@@ -650,7 +799,11 @@
       box.select();
       if (navigator.clipboard) navigator.clipboard.writeText(box.value).catch(function () {});
     });
-    apply();
+    if (P.data.parks) fill(P.data.parks);
+    else {
+      P.onData.parks = fill;
+      if (P.layers.parks) P.layers.parks.pmLoad();  // listed even while not drawn
+    }
   }
 
   /* Language and basemap links keep the current view and layers (a[data-pm-set="key=value"]). */
