@@ -20,7 +20,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from geo.geojson_io import GeoJSONError, parse_features
+from geo.geojson_io import GeoJSONError, parse_features, paused_gc
 from layers.addresses import INDEX_NAME as ADDRESSES_NAME
 from layers.addresses import AddressIndex
 from layers.build import INDEX_NAME
@@ -90,17 +90,21 @@ class LayerStore:
         """The index and every layer's text, each checked; LayersUnavailable naming the file."""
         index = self._read_index()
         texts = {}
-        for layer_id in layer_ids():
-            path = self.dir / f"{layer_id}.geojson"
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise LayersUnavailable(f"{path}: cannot be read ({exc.__class__.__name__}: "
-                                        f"{getattr(exc, 'strerror', None) or exc}); run "
-                                        "`parkmap build`") from None
-            check_layer_text(text, path)
-            texts[layer_id] = text
+        with paused_gc():
+            for layer_id in layer_ids():
+                texts[layer_id] = self._read_checked(layer_id)
         return index, texts
+
+    def _read_checked(self, layer_id: str) -> str:
+        path = self.dir / f"{layer_id}.geojson"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LayersUnavailable(f"{path}: cannot be read ({exc.__class__.__name__}: "
+                                    f"{getattr(exc, 'strerror', None) or exc}); run "
+                                    "`parkmap build`") from None
+        check_layer_text(text, path)
+        return text
 
     def _read_index(self) -> dict:
         p = self.dir / INDEX_NAME
@@ -138,14 +142,15 @@ class LayerStore:
         text = self.geojson_text(layer_id)
         if layer_id not in self._frames:
             where = self.dir / f"{layer_id}.geojson"
-            try:
-                doc = json.loads(text)
-            except ValueError as exc:
-                raise LayersUnavailable(f"{where}: not valid JSON ({exc})") from None
-            try:
-                self._frames[layer_id] = parse_features(doc, where=str(where))
-            except GeoJSONError as exc:
-                raise LayersUnavailable(str(exc)) from None
+            with paused_gc():
+                try:
+                    doc = json.loads(text)
+                except ValueError as exc:
+                    raise LayersUnavailable(f"{where}: not valid JSON ({exc})") from None
+                try:
+                    self._frames[layer_id] = parse_features(doc, where=str(where))
+                except GeoJSONError as exc:
+                    raise LayersUnavailable(str(exc)) from None
         return self._frames[layer_id].copy()
 
     def index(self) -> dict:

@@ -288,6 +288,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--serving", action="store_true",
                     help="also load-test the servers with wrk (Debian's wrk and nginx)")
+    ap.add_argument("--peer", action="store_true",
+                    help="also compare with plain folium on the same layers (scripts/bench_peer.py)")
     args = ap.parse_args(argv)
     report = ["# parkmap benchmark", ""]
     result: dict = {}
@@ -303,6 +305,10 @@ def main(argv=None) -> int:
     bench_many_drafts(report, result, args.repeat)
     if args.serving:
         bench_serving(report, result)
+    if args.peer:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_peer import bench_peer
+        bench_peer(report, result, repeat=max(5, args.repeat))
     print("\n".join(report))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

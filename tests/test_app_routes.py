@@ -374,6 +374,28 @@ def test_gzip_when_the_client_takes_it(client, url):
         assert again.status_code == 304
 
 
+@pytest.mark.parametrize("url", ["/map/overview", "/api/layers/context.geojson?detail=map",
+                                 "/assets/x/static/parkmap.js"])
+def test_brotli_for_bodies_compressed_ahead_when_the_client_takes_it(client, url):
+    import brotli
+
+    url = url.replace("/x/", f"/{assets.bundle_hash()}/")
+    with client.get(url) as plain:
+        body = plain.data
+    with client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"}) as r:
+        assert r.status_code == 200 and r.headers["Content-Encoding"] == "br"
+        assert brotli.decompress(r.data) == body and r.headers["ETag"].endswith('-br"')
+        assert "Accept-Encoding" in r.headers["Vary"]
+    with client.get(url, headers={"Accept-Encoding": "gzip"}) as gz:
+        assert gz.headers["Content-Encoding"] == "gzip" and len(r.data) < len(gz.data)
+    with client.get(url, headers={"Accept-Encoding": "br", "If-None-Match": r.headers["ETag"]}
+                    ) as again:
+        assert again.status_code == 304
+    # made per request (a CSV of a query), so gzip, as compressing it ahead cannot be
+    with client.get("/api/parks.csv", headers={"Accept-Encoding": "br, gzip"}) as csv:
+        assert csv.headers["Content-Encoding"] == "gzip"
+
+
 def test_errors_are_not_cached(client):
     assert client.get("/map/nowhere").headers["Cache-Control"] == "no-store"
 

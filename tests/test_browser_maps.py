@@ -440,3 +440,40 @@ def test_unticked_layers_load_when_shown_and_outlines_refine_when_zoomed_in(visi
     assert page.evaluate("Parkmap.layers.context.getLayers().length") == len(
         page.evaluate("Parkmap.data.context.features"))
     assert v.errors == [] and v.outside == []
+
+
+def test_parks_past_the_threshold_are_drawn_grouped_and_still_reachable(visit, built):
+    """Past CLUSTER_POINTS a point layer is drawn as counted grid cells (a click zooms in);
+    every park stays in the panel and search, and focusing one shows it with its popup."""
+    parks = _features(built, "parks")
+    located = [f for f in parks if f["geometry"]]
+    server = LiveServer(create_app({"LAYERS_DIR": str(built), "CLUSTER_POINTS": 10}))
+    try:
+        v = visit(server.base)
+        page = v.open("/map/overview?lang=en&layers=parks&view=31.22,121.42,12")
+        clusters = page.locator(".pm-cluster")
+        assert clusters.count() > 0
+        counts = [int(t) for t in clusters.all_inner_texts()]
+        drawn = page.evaluate("Object.values(Parkmap.features).filter(r => r.layer).length")
+        in_view = page.evaluate("""(pts) => pts.filter(c =>
+            Parkmap.map.getBounds().pad(0.25).contains([c[1], c[0]])).length""",
+            [f["geometry"]["coordinates"] for f in located])
+        assert sum(counts) + drawn == in_view and drawn < len(located)
+        zoom = page.evaluate("Parkmap.map.getZoom()")
+        clusters.first.click()
+        page.wait_for_timeout(600)  # the zoom animation
+        assert page.evaluate("Parkmap.map.getZoom()") > zoom
+        assert page.locator("#pm-parks li").count() == len(parks)  # the panel has them all
+        park = _park_with_passage(built)
+        page.evaluate("void Parkmap.map.setView([31.22, 121.42], 12, {animate: false})")
+        assert page.evaluate(f"Parkmap.features[{json.dumps(park['properties']['id'])}].layer"
+                             ) is None  # grouped at this zoom
+        page.locator(f'#pm-parks button[data-id="{park["properties"]["id"]}"]').click()
+        popup = page.locator(".leaflet-popup-content .pm-popup[data-pm-full]")
+        popup.wait_for()
+        assert park["properties"]["name_en"] in popup.locator("h3").inner_text()
+        assert v.errors == [] and v.outside == []
+    finally:
+        server.close()
+    default = visit().open("/map/overview?layers=parks&view=31.22,121.42,12")
+    assert default.locator(".pm-cluster").count() == 0  # 56 parks: each drawn

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, object] = {
     "CACHE_MAX_AGE": 300,  # seconds, for pages and GeoJSON (ETag revalidates after)
     "PAGE_CACHE_SIZE": 256,  # composed pages kept in memory per app
     "RESPONSE_CACHE_SIZE": 256,  # whole public responses answered without Flask (0: off)
+    "CLUSTER_POINTS": 2000,  # a point layer with more features is drawn grouped by grid cell
     "RENDER_TIMEOUT_S": 20,  # a static figure still drawing after this is given up (503)
     "RENDER_MAX_QUEUE": 4,  # figures drawing or waiting in one process; more: 503 + Retry-After
     "RENDER_RATE_PER_HOUR": 200,  # figures one client may have drawn an hour (cached ones free)

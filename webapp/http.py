@@ -1,5 +1,5 @@
 """HTTP details every response shares: security headers (a strict Content-Security-Policy),
-caching (ETag, Cache-Control, 304), gzip, and file names in Content-Disposition (RFC 6266).
+caching (ETag, Cache-Control, 304), gzip or brotli, and file names in Content-Disposition (RFC 6266).
 
 The CSP allows no inline script but those the page itself carries, by hash: a page's inline
 scripts (the composed map's, and those of the compare panes' ``srcdoc`` documents, which
@@ -23,6 +23,7 @@ from functools import lru_cache
 from threading import Lock
 from urllib.parse import quote
 
+import brotli
 from flask import Response, current_app, g, request
 
 MAX_NAME = 120
@@ -95,24 +96,32 @@ def _policy(resp) -> str | None:
 
 # --- responses made once, served many times ----------------------------------------------------
 
+# Compressing a large body (a 40 MB layer) at the top levels costs seconds for a few percent:
+# past this size, the levels that take a fraction of a second.
+LARGE_BODY = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """A body whose bytes, gzip and ETag are computed once, so serving it again costs no
-    encoding, hashing or compressing (cached pages and layers are served this way)."""
+    """A body whose bytes, gzip, brotli and ETag are computed once, so serving it again costs
+    no encoding, hashing or compressing (cached pages and layers are served this way)."""
     body: bytes
     gzipped: bytes
+    brotli: bytes
     etag: str
 
     @classmethod
     def of(cls, content: str | bytes) -> "Prepared":
         body = content.encode("utf-8") if isinstance(content, str) else content
-        return cls(body, gzip.compress(body, compresslevel=9, mtime=0),
+        large = len(body) > LARGE_BODY
+        return cls(body, gzip.compress(body, compresslevel=6 if large else 9, mtime=0),
+                   brotli.compress(body, quality=5 if large else 11),
                    hashlib.sha1(body).hexdigest())
 
     def response(self, mimetype: str) -> Response:
         resp = Response(self.body, mimetype=mimetype)
         resp.set_etag(self.etag)
-        resp.parkmap_gzipped = self.gzipped  # finish() sends this when the client takes gzip
+        resp.parkmap_encoded = {"br": self.brotli, "gzip": self.gzipped}  # see _compress()
         return resp
 
 
@@ -141,21 +150,33 @@ def finish(resp):
         resp.add_etag()
     resp.headers.setdefault("Cache-Control",
                             f"public, max-age={current_app.config['CACHE_MAX_AGE']}")
-    _gzip(resp)
+    _compress(resp)
     resp.make_conditional(request)
     return resp
 
 
-def _gzip(resp) -> None:
+def chosen_encoding(accept_encoding: str, prepared: bool = True) -> str:
+    """The encoding a response gets for this Accept-Encoding: brotli for prepared bodies
+    (compressed once, ahead), else gzip, else none. (Browsers ask for br over HTTPS only.)"""
+    offered = {e.split(";")[0].strip().lower() for e in accept_encoding.split(",")}
+    return "br" if prepared and "br" in offered else "gzip" if "gzip" in offered else ""
+
+
+def _compress(resp) -> None:
     resp.vary.add("Accept-Encoding")
     if (resp.mimetype not in _COMPRESSIBLE or "Content-Encoding" in resp.headers
-            or "gzip" not in request.accept_encodings or resp.content_length < 1024):
+            or resp.content_length < 1024):
+        return
+    ready = getattr(resp, "parkmap_encoded", None)
+    encoding = chosen_encoding(request.headers.get("Accept-Encoding", ""), ready is not None)
+    if not encoding:
         return
     etag, weak = resp.get_etag()
-    resp.set_data(getattr(resp, "parkmap_gzipped", None) or _gzipped(resp.get_data()))
-    resp.headers["Content-Encoding"] = "gzip"
+    resp.set_data(ready[encoding] if ready else _gzipped(resp.get_data()))
+    resp.headers["Content-Encoding"] = encoding
     resp.headers.pop("Accept-Ranges", None)  # byte ranges of the identity body no longer apply
-    resp.set_etag(etag + "-gz", weak)  # a different representation needs a different tag
+    # a different representation needs a different tag
+    resp.set_etag(etag + ("-br" if encoding == "br" else "-gz"), weak)
 
 
 @lru_cache(maxsize=32)
@@ -204,7 +225,7 @@ class ResponseCache:
     """WSGI middleware: public GET responses kept whole (status, headers, body) and answered
     again without entering Flask, until the built layers change (a stat per request sees a
     rebuild). Only what the app itself marks ``Cache-Control: public`` with a 200, no cookie,
-    and at most MAX_BODY bytes; one copy per URL, host, scheme and gzip-or-not. Pages showing
+    and at most MAX_BODY bytes; one copy per URL, host, scheme and encoding. Pages showing
     drafts, uploads, errors and anything private are never kept. ``If-None-Match`` gets a 304.
     """
 
@@ -222,9 +243,11 @@ class ResponseCache:
             version = self.version()
         except Exception:  # no good build to serve: the app says why
             return self.app(environ, start_response)
-        gz = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        # the app's choice depends on these two only (chosen_encoding)
+        encodings = (chosen_encoding(environ.get("HTTP_ACCEPT_ENCODING", "")),
+                     chosen_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""), prepared=False))
         key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
-               environ.get("PATH_INFO"), environ.get("QUERY_STRING"), gz, version)
+               environ.get("PATH_INFO"), environ.get("QUERY_STRING"), encodings, version)
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:

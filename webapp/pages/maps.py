@@ -73,6 +73,7 @@ def _render(named, req: c.MapRequest, embed: bool) -> str:
         "geocode": url_for("places.geocode")}
     store = stores.layers()
     m = c.compose(req, c.Delivery(store=store, suggest=suggest, **c.map_data_urls(store.version),
+                                  clustered=c.clustered(store, current_app.config["CLUSTER_POINTS"]),
                                   tianditu_key=current_app.config["TIANDITU_KEY"]))
     context = {"named": named, "lang": lang, "title": req.title, "parts": c.render_parts(m),
                "basemap": req.basemap,

@@ -46,6 +46,8 @@ from layers.themes import theme_labels
 
 LANGS = ("zh", "en")
 CONTROLS = ("layers", "legend", "search", "fullscreen", "scale")
+# A clustered layer's grid (px) and the zoom from which every point is drawn by itself.
+CLUSTER = {"cell": 60, "maxZoom": 17}
 DATA_MODES = ("url", "inline")
 DEFAULT_VIEW = (31.235, 121.42, 12)
 MAX_ZOOM = 19
@@ -169,6 +171,7 @@ UI_TEXT = {
            "somewhere": "在{area}内某处（确切位置未知，圆圈只代表该区域）",
            "somewhere_short": "在{area}内某处",
            "location_source": "位置来源", "suggest": "建议位置",
+           "cluster": "此处 {n} 个，点击放大",
            **SUGGEST_TEXT["zh"]},
     "en": {"role": "Role", "zone": "Zone", "district": "District", "themes": "Themes",
            "passage": "Plan passage", "source": "Source", "basis": "Located from",
@@ -182,6 +185,7 @@ UI_TEXT = {
                                          "ring stands for that area)",
            "somewhere_short": "somewhere in {area}",
            "location_source": "Location source", "suggest": "Suggest a location",
+           "cluster": "{n} here: click to zoom in",
            **SUGGEST_TEXT["en"]},
 }
 
@@ -346,12 +350,23 @@ def _source(spec: LayerSpec, delivery: "Delivery", datum: str, shown: bool,
             src["details"] = delivery.details_url(layer_id)
         if not shown:
             src["lazy"] = True  # fetched when first ticked
+        if layer_id in delivery.clustered:
+            src["cluster"] = CLUSTER
         return _js_json(src)
     store = delivery.store
     text = store.geojson_text(layer_id)
     if datum != "WGS84":
         text = dumps(to_feature_collection(convert_frame(store.frame(layer_id), "WGS84", datum)))
-    return layer_source("inline", text=text)
+    source = layer_source("inline", text=text)
+    if layer_id in delivery.clustered:
+        source = source[:-1] + ',"cluster":' + _js_json(CLUSTER) + "}"
+    return source
+
+
+def clustered(store, over: int) -> frozenset[str]:
+    """The layers of ``store`` with more than ``over`` features: their points are drawn grouped
+    by grid cell (parkmap.js cluster()), their other shapes as they are."""
+    return frozenset(m["id"] for m in store.index()["layers"] if m.get("feature_count", 0) > over)
 
 
 @dataclass(frozen=True)
@@ -428,6 +443,8 @@ class Delivery:
     # the coarser outlines of a layer with LayerSpec.overview_simplify_m, for low zooms
     overview_url: Callable[[str, str], str] | None = None
     tianditu_key: str = ""
+    # point layers drawn grouped by grid cell (too many to draw one by one; see clustered())
+    clustered: frozenset[str] = frozenset()
     # the live map page's "suggest a location": {"url": ".../{id}/suggestions", "geocode": url,
     # "places": [place ids]}; None elsewhere (embeds, compare panes, the static export)
     suggest: dict | None = field(default=None, hash=False, compare=False)

@@ -59,14 +59,18 @@ def groups(items: list[Item]) -> list[Group]:
 
 
 def _areas(loc, metric) -> tuple:
+    """(name_zh, name_en, km²) of each located polygon, in order (vectorised: a layer may
+    hold a hundred thousand features)."""
     if not len(metric):
         return ()
-    out = []
-    for (_, row), geom in zip(loc.iterrows(), metric):
-        if geom.geom_type in _POLY:
-            out.append((str(row.get("name_zh") or ""), str(row.get("name_en") or ""),
-                        float(geom.area / 1e6)))
-    return tuple(out)
+    poly = metric.geom_type.isin(_POLY).to_numpy()
+    if not poly.any():
+        return ()
+    km2 = (metric[poly].area / 1e6).to_numpy()
+    names = [[str(n) if isinstance(n, str) and n else "" for n in
+              (loc[col].to_numpy()[poly] if col in loc.columns else [""] * int(poly.sum()))]
+             for col in ("name_zh", "name_en")]
+    return tuple(zip(names[0], names[1], (float(a) for a in km2)))
 
 
 def _names(frame, lang: str) -> list[str]:

@@ -157,7 +157,7 @@
         b.type = "button";
         b.addEventListener("click", function (e) {
           L.DomEvent.stopPropagation(e);  // the button leaves the DOM: Leaflet would see a map click
-          P.features[id].layer.openPopup();
+          P.open(id);
         });
         var li = el("li");
         li.appendChild(b);
@@ -165,7 +165,7 @@
       });
       d.appendChild(ul);
     }
-    if (rec && rec.layer) {
+    if (rec && rec.feature.geometry) {
       var b = el("button", "pm-zoom", t.zoom);
       b.type = "button";
       b.addEventListener("click", function (e) {
@@ -227,22 +227,25 @@
       var rec = P.features[f.properties.id];
       if (rec.full || !rec.details) return;
       P.details(f.properties.id).then(function () {
-        if (lyr.isPopupOpen()) lyr.setPopupContent(popup(f));
+        if (lyr.isPopupOpen() && P.map.hasLayer(lyr)) lyr.setPopupContent(popup(f));
       });
     });
-    P.features[f.properties.id] = {feature: f, layer: lyr, spec: spec, details: source.details};
-    var key = pointKey(f);
-    if (key) (P.atPoint[key] = P.atPoint[key] || []).push(f.properties.id);
+    var rec = P.features[f.properties.id];
+    if (rec) rec.layer = lyr;
   }
 
+  /* Every feature of a layer's data is known (search, the panel, popups), whether or not it is
+     drawn at the moment (a clustered layer draws only what is in view). */
   function addData(group, spec, source, doc) {
-    group.addData(doc);
     (doc.features || []).forEach(function (f) {
       var id = f.properties && f.properties.id;
-      if (id !== undefined && !P.features[id]) {
-        P.features[id] = {feature: f, layer: null, spec: spec, details: source.details};
-      }
+      if (id === undefined || P.features[id]) return;
+      P.features[id] = {feature: f, layer: null, spec: spec, details: source.details};
+      var key = pointKey(f);
+      if (key) (P.atPoint[key] = P.atPoint[key] || []).push(id);
     });
+    if (group.pmCluster) group.pmCluster.fill(doc);
+    else group.addData(doc);
     P.data[spec.id] = doc;
     if (P.onData[spec.id]) P.onData[spec.id](doc);
   }
@@ -252,7 +255,7 @@
     // which layer's data arrives first.
     var pane = "pm-" + spec.id.replace(/[^A-Za-z0-9_-]/g, "_");
     if (!map.getPane(pane)) map.createPane(pane).style.zIndex = String(400 + P.order.length);
-    var renderer = spec.canvas ? L.canvas({pane: pane, padding: 0.3}) : undefined;
+    var renderer = spec.canvas || source.cluster ? L.canvas({pane: pane, padding: 0.3}) : undefined;
     var group = L.geoJSON(null, {
       pane: pane,
       renderer: renderer,
@@ -264,6 +267,7 @@
       onEachFeature: function (f, lyr) { bind(spec, source, f, lyr); }
     });
     group.parkmapId = spec.id;
+    if (source.cluster) group.pmCluster = cluster(map, group, pane, source.cluster);
     P.layers[spec.id] = group;
     P.order.push(spec.id);
     var loading = null;
@@ -303,6 +307,9 @@
         Object.keys(P.atPoint).forEach(function (k) {
           P.atPoint[k] = P.atPoint[k].filter(function (id) { return !P.features[id] || P.features[id].spec.id !== spec.id; });
         });
+        Object.keys(P.features).forEach(function (id) {
+          if (P.features[id].spec.id === spec.id) delete P.features[id];
+        });
         addData(group, spec, source, res[1]);
       }).catch(function (err) {
         done = false;
@@ -314,16 +321,106 @@
     check();
   }
 
+  /* A point layer past the server's threshold (source.cluster = {cell, maxZoom}): the map draws,
+     for the view only, one marker per occupied grid cell of `cell` px (its count; a click zooms
+     in), the point itself where a cell holds one, and every point from maxZoom on. A hundred
+     thousand parks are then a few hundred things drawn, not a hundred thousand. */
+  function cluster(map, group, pane, opts) {
+    var pts = [], shown = {}, markers = [], lat = null, lng = null, x = null, y = null;
+    function fill(doc) {
+      pts = (doc.features || []).filter(function (f) { return pointKey(f); });
+      group.addData({type: "FeatureCollection", features: (doc.features || []).filter(function (f) {
+        return f.geometry && !pointKey(f);  // other shapes: drawn as they are, once
+      })});
+      var n = pts.length;
+      lat = new Float64Array(n); lng = new Float64Array(n); x = new Float64Array(n); y = new Float64Array(n);
+      pts.forEach(function (f, i) {  // Web Mercator in [0, 1): a cell is a floor() away
+        var c = f.geometry.coordinates, s = Math.sin(c[1] * Math.PI / 180);
+        lng[i] = c[0]; lat[i] = c[1];
+        x[i] = (c[0] + 180) / 360;
+        y[i] = 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI);
+      });
+      render();
+    }
+    function marker(members, count) {
+      var sLat = 0, sLng = 0, bounds = L.latLngBounds([]);
+      members.forEach(function (i) { sLat += lat[i]; sLng += lng[i]; bounds.extend([lat[i], lng[i]]); });
+      var size = Math.round(24 + 6 * Math.log(count) / Math.LN10), label = el("span", null, String(count));
+      var m = L.marker([sLat / members.length, sLng / members.length], {
+        pane: pane, keyboard: true, title: P.config.text.cluster.replace("{n}", String(count)),
+        icon: L.divIcon({className: "pm-cluster", html: label, iconSize: [size, size]})});
+      m.on("click", function () {
+        map.fitBounds(bounds, {maxZoom: Math.max(map.getZoom() + 1, Math.min(opts.maxZoom, map.getMaxZoom())),
+                               padding: [20, 20]});
+      });
+      return m;
+    }
+    function render() {
+      if (!x || !map.hasLayer(group)) return;
+      markers.forEach(function (m) { group.removeLayer(m); });
+      markers = [];
+      var z = map.getZoom(), b = map.getBounds().pad(0.25), n = pts.length;
+      var s = b.getSouth(), w = b.getWest(), nn = b.getNorth(), e = b.getEast();
+      var scale = 256 * Math.pow(2, z) / opts.cell, cells = {}, singles = [];
+      for (var i = 0; i < n; i++) {
+        if (lat[i] < s || lat[i] > nn || lng[i] < w || lng[i] > e) continue;
+        if (z >= opts.maxZoom) { singles.push(i); continue; }
+        var key = Math.floor(x[i] * scale) + ":" + Math.floor(y[i] * scale);
+        (cells[key] = cells[key] || []).push(i);
+      }
+      Object.keys(cells).forEach(function (k) {
+        var members = cells[k];
+        if (members.length === 1) singles.push(members[0]);
+        else markers.push(marker(members, members.length).addTo(group));
+      });
+      // Points drawn before and still single stay as they are (an open popup stays open).
+      var now = {}, add = [];
+      singles.forEach(function (i) {
+        if (shown[i]) now[i] = shown[i];
+        else add.push(i);
+      });
+      Object.keys(shown).forEach(function (i) {
+        if (now[i]) return;
+        var rec = P.features[pts[i].properties.id];
+        if (rec && rec.layer === shown[i]) rec.layer = null;
+        group.removeLayer(shown[i]);
+      });
+      group.addData({type: "FeatureCollection", features: add.map(function (i) { return pts[i]; })});
+      add.forEach(function (i) { now[i] = P.features[pts[i].properties.id].layer; });
+      shown = now;
+    }
+    map.on("moveend", render);
+    group.on("add", render);
+    return {
+      fill: fill,
+      render: render,
+      reveal: function (f) {  // show the point itself: zoomed in to where nothing is grouped
+        var c = f.geometry.coordinates;
+        map.setView([c[1], c[0]], Math.max(map.getZoom(), opts.maxZoom), {animate: false});
+        render();
+      }
+    };
+  }
+
   P.focus = function (id) {
     var rec = P.features[id];
-    if (!rec || !rec.layer || !P.map) return false;
+    if (!rec || !rec.feature.geometry || !P.map) return false;
     var group = P.layers[rec.spec.id];
     if (!P.map.hasLayer(group)) P.map.addLayer(group);
+    if (!rec.layer && group.pmCluster) group.pmCluster.reveal(rec.feature);
+    if (!rec.layer) return false;
     // No animation: the popup's auto-pan then starts from the final view.
     if (rec.layer.getBounds) P.map.fitBounds(rec.layer.getBounds(), {maxZoom: 16, animate: false});
     else P.map.setView(rec.layer.getLatLng(), Math.max(P.map.getZoom(), 16), {animate: false});
     rec.layer.openPopup();
     return true;
+  };
+
+  /* Open a feature's popup where the map is (a feature drawn in view), else zoom to it. */
+  P.open = function (id) {
+    var rec = P.features[id];
+    if (rec && rec.layer && P.map.hasLayer(rec.layer)) return rec.layer.openPopup(), true;
+    return P.focus(id);
   };
 
   /* Search over every loaded feature by Chinese or English name (case-insensitive). */
@@ -418,7 +515,7 @@
         var b = el("button", null, n[0]);
         b.type = "button";
         if (n[1]) b.appendChild(el("span", "pm-alt", " " + n[1]));
-        if (!rec.layer) {
+        if (!rec.feature.geometry) {
           b.disabled = true;
           b.appendChild(el("span", "pm-unlocated", " (" + config.text.unlocated + ")"));
         }
@@ -434,7 +531,7 @@
     input.addEventListener("input", show);
     input.addEventListener("keydown", function (e) {
       if (e.key !== "Enter") return;
-      var first = P.search(input.value).filter(function (r) { return r.layer; })[0];
+      var first = P.search(input.value).filter(function (r) { return r.feature.geometry; })[0];
       if (first) {
         list.textContent = "";
         P.focus(first.feature.properties.id);
