@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -413,6 +414,35 @@ def test_draft_survives_restart_and_deletes(built, instance, client):
     r = again.delete(f"/api/layouts/{lid}", headers={"X-Draft-Token": token})
     assert r.status_code == 404 and "deleted, or never stored" in r.get_json()["error"]
     assert client.get(f"/api/compare?right={lid}").status_code == 404
+
+
+def test_figures_are_kept_per_layout_version_and_never_outlive_them(built, instance, tmp_path):
+    """/api/compare computes a pair once; a deleted draft is a 404 at once, and a rebuild of
+    the layers (a park fewer) is counted at once."""
+    layers = tmp_path / "layers"
+    shutil.copytree(built, layers)
+    client = create_app({"LAYERS_DIR": str(layers), "INSTANCE_DIR": str(instance)}).test_client()
+    r = upload(client, b"name,lon,lat\nP,121.42,31.21\n", filename="p.csv", name="kept")
+    lid, token = r.get_json()["id"], r.get_json()["token"]
+    first = compare(client, "changning_zones", lid)
+    assert compare(client, "changning_zones", lid) == first  # the same, not computed again
+    assert client.delete(f"/api/layouts/{lid}", headers={"X-Draft-Token": token}).status_code == 200
+    r = client.get("/api/compare", query_string={"left": "changning_zones", "right": lid})
+    assert r.status_code == 404 and "deleted, or never stored" in r.get_json()["error"]
+
+    before = compare(client, "changning_zones", "jingan_layout")["left"]["layout"]["parks"]
+    parks = json.loads((layers / "parks.geojson").read_text(encoding="utf-8"))
+    gone = next(f for f in parks["features"] if f["properties"]["district"] == "changning")
+    parks["features"].remove(gone)
+    (layers / "parks.geojson").write_text(json.dumps(parks, ensure_ascii=False), encoding="utf-8")
+    index = layers / "layers.json"
+    meta = json.loads(index.read_text(encoding="utf-8"))
+    for m in meta["layers"]:
+        if m["id"] == "parks":
+            m["feature_count"] -= 1
+    index.write_text(json.dumps(meta, ensure_ascii=False) + " ", encoding="utf-8")  # a new build
+    after = compare(client, "changning_zones", "jingan_layout")["left"]["layout"]["parks"]
+    assert after == before - 1
 
 
 # --- CLI ------------------------------------------------------------------------------------

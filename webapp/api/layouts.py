@@ -25,14 +25,29 @@ bp = Blueprint("layouts", __name__, url_prefix="/api")
 MULTIPART_SLACK = 64 * 1024  # form fields and boundaries around the file in an upload
 
 
+COMPARE_CACHE_SIZE = 64
+
+
 def _compare_result() -> tuple[dict, str]:
+    """The figures of two layouts, computed once per pair of layout versions: a built layout
+    changes only with the layers' build, a draft never (it is stored once; a deleted one is
+    checked for on every request, so it is a 404 at once)."""
     lang = c.check_choice("lang", request.args.get("lang", "zh"), c.LANGS)
     left, right = sides()
     store, drafts = stores.layers(), stores.drafts()
-    started = time.perf_counter()
-    result = compare_figures(resolve(left, store, drafts), resolve(right, store, drafts), store, lang)
-    result["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return result, lang
+    for side in (left, right):
+        if side.startswith(DRAFT_PREFIX) and not drafts.exists(side[len(DRAFT_PREFIX):]):
+            resolve(side, store, drafts)  # UnknownDraft (404), saying why
+
+    def make() -> dict:
+        started = time.perf_counter()
+        result = compare_figures(resolve(left, store, drafts), resolve(right, store, drafts),
+                                 store, lang)
+        result["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+    key = (str(store.dir), store.version, left, right, lang)
+    return app_cache("compare", COMPARE_CACHE_SIZE).get(key, make), lang
 
 
 @bp.get("/compare")
