@@ -477,3 +477,33 @@ def test_parks_past_the_threshold_are_drawn_grouped_and_still_reachable(visit, b
         server.close()
     default = visit().open("/map/overview?layers=parks&view=31.22,121.42,12")
     assert default.locator(".pm-cluster").count() == 0  # 56 parks: each drawn
+
+
+def test_a_long_parks_list_is_drawn_as_it_scrolls(visit, built, tmp_path):
+    """The panel draws a page of rows and the next as the list is scrolled to its end, so a
+    layer of many parks is not as many list items; filters apply to all of them."""
+    many = tmp_path / "many"
+    shutil.copytree(built, many)
+    fc = json.loads((many / "parks.geojson").read_text(encoding="utf-8"))
+    copies = []
+    for n in range(5):  # 5 x 56 parks, each copy its own id and name
+        for f in fc["features"]:
+            p = dict(f["properties"], id=f"{f['properties']['id']}-{n}",
+                     name_zh=f"{f['properties']['name_zh']} {n}")
+            copies.append({**f, "properties": p})
+    (many / "parks.geojson").write_text(json.dumps({**fc, "features": copies}, ensure_ascii=False),
+                                        encoding="utf-8")
+    server = LiveServer(create_app({"LAYERS_DIR": str(many)}))
+    try:
+        page = visit(server.base).open("/map/overview")
+        rows = page.locator("#pm-parks li")
+        page.locator("#pm-parks-count", has_text=str(len(copies))).wait_for()
+        assert rows.count() == 100
+        page.locator(".pm-more").scroll_into_view_if_needed()
+        _until(page, "document.querySelectorAll('#pm-parks li').length === 200")
+        page.select_option("select[data-pm-filter=district]", "jingan")
+        jingan = sum(1 for f in copies if f["properties"]["district"] == "jingan")
+        assert page.locator("#pm-parks-count").inner_text() == str(jingan)
+        assert rows.count() == min(100, jingan)
+    finally:
+        server.close()

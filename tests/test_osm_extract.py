@@ -19,7 +19,7 @@ from layers.osm_extract import BLOCK_BEGIN, BLOCK_END, FILES
 from layers.sources import SOURCES_DIR
 from webapp.cli import main
 
-from support import OLD_TS, Extract
+from support import Extract
 
 DISTRICTS = "districts_cnmaps_wgs84.geojson"
 NEWEST_TS = "2026-08-19T10:00:00Z"

@@ -279,8 +279,6 @@ def _layer_spec(spec, lang: str) -> dict:
         "id": spec.id,
         "title": (spec.title_zh, spec.title_en)[i],
         "group": spec.group,
-        # many features, little interaction: drawn on one canvas, not as SVG elements
-        "canvas": spec.group == "context" or spec.id == "districts",
         "attribution": spec.attribution,
         "styles": {kind: {**s.leaflet(), "shape": s.shape,
                           "label": (s.label_zh, s.label_en)[i]}
@@ -330,37 +328,37 @@ class Overlay:
     show: bool = True
 
 
-def layer_source(data: str, *, url: str | None = None, text: str | None = None) -> str:
-    """The JS source object of an overlay: loaded from ``url``, or inline GeoJSON ``text``."""
-    return _js_json({"url": url}) if data == "url" else '{"data":' + _js_json(text) + "}"
+def layer_source(data: str, *, url: str | None = None, text: str | None = None,
+                 **options) -> str:
+    """The JS source object of an overlay: loaded from ``url``, or inline GeoJSON ``text``;
+    ``options``: its other keys (parkmap.js P.layer: details, lazy, fine, cluster)."""
+    if data == "url":
+        return _js_json({"url": url, **options})
+    rest = "".join("," + _js_json(k) + ":" + _js_json(v) for k, v in options.items())
+    return '{"data":' + _js_json(text) + rest + "}"
 
 
 def _source(spec: LayerSpec, delivery: "Delivery", datum: str, shown: bool,
             zoom: int) -> str:
     layer_id = spec.id
-    if delivery.data == "url":
-        src = {"url": delivery.data_url(layer_id, datum)}
-        if delivery.overview_url and spec.overview_simplify_m is not None:
-            # coarse outlines first, the finer ones when the reader zooms in
-            src = {"url": delivery.overview_url(layer_id, datum),
-                   "fine": {"url": src["url"], "minZoom": OVERVIEW_MAX_ZOOM + 1}}
-            if zoom > OVERVIEW_MAX_ZOOM:
-                src = {"url": src["fine"]["url"]}
-        if delivery.details_url:
-            src["details"] = delivery.details_url(layer_id)
-        if not shown:
-            src["lazy"] = True  # fetched when first ticked
-        if layer_id in delivery.clustered:
-            src["cluster"] = CLUSTER
-        return _js_json(src)
-    store = delivery.store
-    text = store.geojson_text(layer_id)
-    if datum != "WGS84":
-        text = dumps(to_feature_collection(convert_frame(store.frame(layer_id), "WGS84", datum)))
-    source = layer_source("inline", text=text)
-    if layer_id in delivery.clustered:
-        source = source[:-1] + ',"cluster":' + _js_json(CLUSTER) + "}"
-    return source
+    options = {"cluster": CLUSTER} if layer_id in delivery.clustered else {}
+    if delivery.data == "inline":
+        store = delivery.store
+        text = store.geojson_text(layer_id)
+        if datum != "WGS84":
+            text = dumps(to_feature_collection(convert_frame(store.frame(layer_id), "WGS84",
+                                                             datum)))
+        return layer_source("inline", text=text, **options)
+    url = delivery.data_url(layer_id, datum)
+    if delivery.overview_url and spec.overview_simplify_m is not None and zoom <= OVERVIEW_MAX_ZOOM:
+        # coarse outlines first, the finer ones when the reader zooms in
+        options["fine"] = {"url": url, "minZoom": OVERVIEW_MAX_ZOOM + 1}
+        url = delivery.overview_url(layer_id, datum)
+    if delivery.details_url:
+        options["details"] = delivery.details_url(layer_id)
+    if not shown:
+        options["lazy"] = True  # fetched when first ticked
+    return layer_source("url", url=url, **options)
 
 
 def clustered(store, over: int) -> frozenset[str]:
@@ -445,8 +443,8 @@ class Delivery:
     tianditu_key: str = ""
     # point layers drawn grouped by grid cell (too many to draw one by one; see clustered())
     clustered: frozenset[str] = frozenset()
-    # the live map page's "suggest a location": {"url": ".../{id}/suggestions", "geocode": url,
-    # "places": [place ids]}; None elsewhere (embeds, compare panes, the static export)
+    # the live map page's "suggest a location": {"url": ".../{id}/suggestions", "geocode": url};
+    # None elsewhere (embeds, compare panes, the static export)
     suggest: dict | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self):

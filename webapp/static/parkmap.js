@@ -255,7 +255,9 @@
     // which layer's data arrives first.
     var pane = "pm-" + spec.id.replace(/[^A-Za-z0-9_-]/g, "_");
     if (!map.getPane(pane)) map.createPane(pane).style.zIndex = String(400 + P.order.length);
-    var renderer = spec.canvas || source.cluster ? L.canvas({pane: pane, padding: 0.3}) : undefined;
+    // SVG draws our few hundred shapes sooner than a canvas per pane (measured); a clustered
+    // layer's points, redrawn at every move, go on a canvas.
+    var renderer = source.cluster ? L.canvas({pane: pane, padding: 0.3}) : undefined;
     var group = L.geoJSON(null, {
       pane: pane,
       renderer: renderer,
@@ -896,9 +898,11 @@
       box.select();
       if (navigator.clipboard) navigator.clipboard.writeText(box.value).catch(function () {});
     });
-    if (P.data.parks) fill(P.data.parks);
+    // the map is drawn first, the list just after (a task of its own)
+    var later = function (doc) { setTimeout(function () { fill(doc); }, 0); };
+    if (P.data.parks) later(P.data.parks);
     else {
-      P.onData.parks = fill;
+      P.onData.parks = later;
       if (P.layers.parks) P.layers.parks.pmLoad();  // listed even while not drawn
     }
   }
