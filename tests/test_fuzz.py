@@ -24,6 +24,7 @@ VALID = {
     "layer_id": ["parks", "context", "subdistricts", "jingan_layout"],
     "layout_id": ["changning_zones", "jingan_layout", "changning_2021", "changning_2024"],
     "place_id": ["park-bonc-hq-park", "park-xijiao-finance-park", "layout-jingan-shibei-park"],
+    "feature_id": ["park-bonc-hq-park", "layout-jingan-shibei-park"],
     "target": ["changning", "layers:parks,line2", "compare", "compare:changning_zones,jingan_layout"],
     "fmt": ["png", "svg"],
     "filename": ["leaflet.js", "leaflet.css", "images/layers.png"],
@@ -33,7 +34,7 @@ PARAMS = {
     "view": ["31.2,121.4,13"], "controls": ["legend", "none"], "left": ["changning_zones"],
     "right": ["jingan_layout", "changning_2024"], "datum": ["wgs84", "gcj02", "GCJ-02"],
     "dpi": ["60", "100"], "width": ["120"], "height": ["90"], "address": ["延安西路934号"],
-    "token": ["abc"], "v": ["123"], "name": ["x"],
+    "token": ["abc"], "v": ["123"], "name": ["x"], "detail": ["map", "overview", "full"],
 }
 METHODS = ["GET", "GET", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODIES = [
