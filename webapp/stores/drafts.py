@@ -197,18 +197,7 @@ class DraftStore:
                 draft_id = secrets.token_hex(4)
                 if draft_id not in entries and not self._path(draft_id).exists():
                     break
-            gdf = gdf.copy()
-            gdf.insert(0, "id", [f"draft-{draft_id}-{i}" for i in gdf["index"]])
-            gdf = gdf.drop(columns="index")
-            gdf["source"] = f"draft:{draft_id}"
-            gdf["basis"] = f"uploaded by a planner in {facts['datum']}, converted to WGS84"
-            gdf["confidence"] = None
-            label = ((name or "").strip() or (Path(filename).stem if filename else "")
-                     or f"draft {draft_id}")
-            meta = {"id": draft_id, "name": label[:NAME_MAX],
-                    "filename": Path(filename).name[:NAME_MAX] if filename else None,
-                    "created": utc_now(), **facts, "token_sha256": _hash(token)}
-            meta["bytes"] = len(original) + len(feature_collection_text(gdf, meta).encode())
+            gdf, meta = new_draft(draft_id, gdf, facts, name, filename, original, token)
             text = feature_collection_text(gdf, meta) + "\n"
             self._check_quota(entries, meta["bytes"])
             try:
@@ -338,6 +327,25 @@ def _meta(doc, draft_id: str) -> dict:
     if meta.get("datum") not in DATUMS or not isinstance(meta.get("features"), int):
         raise ValueError(f"{draft_id}: draft metadata lacks its datum or feature count")
     return meta
+
+
+def new_draft(draft_id: str, gdf: gpd.GeoDataFrame, facts: dict, name: str | None,
+              filename: str | None, original: bytes, token: str) -> tuple[gpd.GeoDataFrame, dict]:
+    """An accepted upload as either store keeps it under ``draft_id``: its features with ids
+    and provenance, and its metadata (the edit token only as a hash; ``bytes`` counted as the
+    quota counts them)."""
+    gdf = gdf.copy()
+    gdf.insert(0, "id", [f"draft-{draft_id}-{i}" for i in gdf["index"]])
+    gdf = gdf.drop(columns="index")
+    gdf["source"] = f"draft:{draft_id}"
+    gdf["basis"] = f"uploaded by a planner in {facts['datum']}, converted to WGS84"
+    gdf["confidence"] = None
+    label = (name or "").strip() or (Path(filename).stem if filename else "") or f"draft {draft_id}"
+    meta = {"id": draft_id, "name": label[:NAME_MAX],
+            "filename": Path(filename).name[:NAME_MAX] if filename else None,
+            "created": utc_now(), **facts, "token_sha256": _hash(token)}
+    meta["bytes"] = len(original) + len(feature_collection_text(gdf, meta).encode())
+    return gdf, meta
 
 
 def feature_collection(gdf: gpd.GeoDataFrame, meta: dict) -> dict:

@@ -32,7 +32,6 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from math import ceil
-from pathlib import Path
 
 import geopandas as gpd
 import psycopg
@@ -42,11 +41,11 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from shapely.geometry import mapping, shape
 
 from geo.geojson_io import GeoJSONError, parse_features
-from webapp.intake import NAME_MAX, feature_problems
+from webapp.intake import feature_problems
 from webapp.stores.drafts import _ID as _DRAFT_ID
 from webapp.stores.drafts import (DraftForbidden, DraftQuota, DraftQuotaExceeded,
                                   StoreUnavailable, UnknownDraft, _hash, _meta,
-                                  feature_collection, feature_collection_text, public)
+                                  feature_collection, new_draft, public)
 from webapp.stores.files import utc_now
 from webapp.stores.suggestions import _ID as _SUGGESTION_ID
 from webapp.stores.suggestions import STATUSES, SuggestionConflict, UnknownSuggestion
@@ -486,19 +485,7 @@ class PgDraftStore:
 
     def _prepared(self, gdf, facts, name, filename, original, token):
         """The draft under a new random id, as the file store makes it: (meta, features)."""
-        draft_id = secrets.token_hex(4)
-        gdf = gdf.copy()
-        gdf.insert(0, "id", [f"draft-{draft_id}-{i}" for i in gdf["index"]])
-        gdf = gdf.drop(columns="index")
-        gdf["source"] = f"draft:{draft_id}"
-        gdf["basis"] = f"uploaded by a planner in {facts['datum']}, converted to WGS84"
-        gdf["confidence"] = None
-        label = ((name or "").strip() or (Path(filename).stem if filename else "")
-                 or f"draft {draft_id}")
-        meta = {"id": draft_id, "name": label[:NAME_MAX],
-                "filename": Path(filename).name[:NAME_MAX] if filename else None,
-                "created": utc_now(), **facts, "token_sha256": _hash(token)}
-        meta["bytes"] = len(original) + len(feature_collection_text(gdf, meta).encode())
+        gdf, meta = new_draft(secrets.token_hex(4), gdf, facts, name, filename, original, token)
         return meta, feature_collection(gdf, meta)["features"]
 
     def save(self, gdf: gpd.GeoDataFrame, facts: dict, name: str | None = None,
