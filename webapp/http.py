@@ -128,7 +128,8 @@ class Prepared:
 # --- every response ----------------------------------------------------------------------------
 
 _COMPRESSIBLE = ("text/html", "text/csv", "text/css", "text/javascript", "application/json",
-                 "application/geo+json", "image/svg+xml")
+                 "application/geo+json", "image/svg+xml", "application/vnd.google-earth.kml+xml",
+                 "application/geopackage+sqlite3", "application/flatgeobuf")
 
 
 def finish(resp):

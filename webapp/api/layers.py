@@ -14,6 +14,7 @@ from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.sources import SourceError
 from webapp import stores
+from webapp.api.downloads import download_urls
 from webapp.http import Prepared, content_disposition
 from webapp.maps import MAPS, get_map
 from webapp.pages.assets import IMMUTABLE
@@ -50,7 +51,8 @@ def map_metadata(map_id: str):
 
 @bp.get("/layers")
 def layers():
-    """Registry metadata, with feature counts and bounds from the built index when present."""
+    """Registry metadata, with feature counts and bounds from the built index when present,
+    and the URL of each download format."""
     built = {}
     try:
         built = {entry["id"]: entry for entry in stores.layers().index().get("layers", [])}
@@ -61,7 +63,8 @@ def layers():
         meta = spec.metadata()
         entry = built.get(spec.id, {})
         meta.update(feature_count=entry.get("feature_count"), bounds=entry.get("bounds"),
-                    geojson=url_for("api.layer_geojson", layer_id=spec.id))
+                    geojson=url_for("api.layer_geojson", layer_id=spec.id),
+                    downloads=download_urls(spec.id))
         out.append(meta)
     return jsonify(layers=out)
 

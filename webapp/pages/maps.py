@@ -94,9 +94,12 @@ def _render(named, req: c.MapRequest, embed: bool) -> str:
                               width=180, height=120, dpi=110),  # screen-sized, not A4 300 dpi
             description=_description(req.title, req.layers, lang))
         return render_template("embed.html", **context)
+    titles = _layer_titles(lang)
     context.update(embed_base=url_for("pages.embed", map_id=named.id, _external=True),
                    full_base=url_for("pages.full_map", map_id=named.id, _external=True),
-                   snippet=_snippet(named, req))
+                   snippet=_snippet(named, req),
+                   downloads=[(layer_id, titles[layer_id]) for layer_id in req.layers
+                              if layer_id in titles])
     return render_template("map.html", **context)
 
 
