@@ -28,6 +28,8 @@ DEFAULTS: dict[str, object] = {
     "RENDER_TIMEOUT_S": 20,  # a static figure still drawing after this is given up (503)
     "RENDER_MAX_QUEUE": 4,  # figures drawing or waiting in one process; more: 503 + Retry-After
     "RENDER_RATE_PER_HOUR": 200,  # figures one client may have drawn an hour (cached ones free)
+    "OGC_DEFAULT_LIMIT": 100,  # /ogc items per page when the request names no limit
+    "OGC_MAX_LIMIT": 10000,  # /ogc items per page at most (a larger limit is a 400)
     **LIMIT_DEFAULTS,  # DRAFT_MAX_BYTES / _FEATURES / _VERTICES: upload limits
     **QUOTA_DEFAULTS,  # DRAFT_MAX_COUNT / _MAX_TOTAL_BYTES / _TTL_DAYS: the draft store
     "UPLOAD_RATE_PER_HOUR": 60,  # draft uploads one client may send an hour (0: no limit)
