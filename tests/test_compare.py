@@ -365,8 +365,9 @@ def test_limits_from_config_and_environment(built, instance, monkeypatch):
     small = create_app({"LAYERS_DIR": str(built), "INSTANCE_DIR": str(instance),
                         "DRAFT_MAX_BYTES": 400, "DRAFT_MAX_FEATURES": 2, "DRAFT_MAX_VERTICES": 6})
     c = small.test_client()
-    assert c.get("/api/layouts").get_json()["limits"] == {"max_bytes": 400, "max_features": 2,
-                                                          "max_vertices": 6}
+    assert c.get("/api/layouts").get_json()["limits"] == {
+        "max_bytes": 400, "max_features": 2, "max_vertices": 6, "max_unpacked_bytes": 20_000_000,
+        "max_members": 50, "max_ratio": 100}
     big = b"lon,lat\n" + b"121.40,31.20\n" * 40
     r = upload(c, big, filename="a.csv")
     assert r.status_code == 413 and "file too large: over the limit of 400 bytes" in r.get_json()["error"]

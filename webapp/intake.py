@@ -1,4 +1,5 @@
-"""Planners' drafts on the way in: GeoJSON or CSV, in WGS84, GCJ-02 or BD-09.
+"""Planners' drafts on the way in: GeoJSON or CSV in WGS84, GCJ-02 or BD-09; GeoPackage, zipped
+Shapefile, KML/KMZ and DXF (read in webapp.intake_files, then checked here the same way).
 
 Intake checks everything before anything is kept and raises DraftError naming the feature
 (or CSV row) and field at fault. It never repairs silently: an invalid polygon is refused and
@@ -29,9 +30,11 @@ from geo.errors import ParkmapError
 from geo.geojson_io import GeoJSONError, geometry_json, parse_features
 from geo.crs import STORAGE_CRS
 
-# Defaults of the create_app config keys (PARKMAP_DRAFT_MAX_* in the environment).
+# Defaults of the create_app config keys (PARKMAP_DRAFT_MAX_* in the environment). The last
+# three bound what an archive (.zip, .kmz) may unpack to, checked before anything is unpacked.
 LIMIT_DEFAULTS = {"DRAFT_MAX_BYTES": 2_000_000, "DRAFT_MAX_FEATURES": 500,
-                  "DRAFT_MAX_VERTICES": 50_000}
+                  "DRAFT_MAX_VERTICES": 50_000, "DRAFT_MAX_UNPACKED_BYTES": 20_000_000,
+                  "DRAFT_MAX_MEMBERS": 50, "DRAFT_MAX_RATIO": 100}
 # Shanghai municipality with a margin (Chongming and the Yangshan islands included).
 SHANGHAI_BOUNDS = (120.80, 30.60, 122.30, 31.95)  # lon min, lat min, lon max, lat max
 ALLOWED_TYPES = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "Point", "MultiPoint")
@@ -63,13 +66,20 @@ class DraftTooLarge(DraftError):
 
 @dataclass(frozen=True)
 class Limits:
+    """What one upload may hold (settings DRAFT_MAX_*); an archive (.zip, .kmz) also: its
+    unpacked bytes (all members), members, and the unpacked/packed ratio of a member over 1 MB."""
     max_bytes: int = LIMIT_DEFAULTS["DRAFT_MAX_BYTES"]
     max_features: int = LIMIT_DEFAULTS["DRAFT_MAX_FEATURES"]
     max_vertices: int = LIMIT_DEFAULTS["DRAFT_MAX_VERTICES"]
+    max_unpacked_bytes: int = LIMIT_DEFAULTS["DRAFT_MAX_UNPACKED_BYTES"]
+    max_members: int = LIMIT_DEFAULTS["DRAFT_MAX_MEMBERS"]
+    max_ratio: int = LIMIT_DEFAULTS["DRAFT_MAX_RATIO"]
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Limits":
-        return cls(*(int(config.get(k, v)) for k, v in LIMIT_DEFAULTS.items()))
+        """Field max_x is setting DRAFT_MAX_X."""
+        keys = {f"DRAFT_{name.upper()}": name for name in cls.__dataclass_fields__}
+        return cls(**{name: int(config.get(key, LIMIT_DEFAULTS[key])) for key, name in keys.items()})
 
 
 def check_datum(datum: str | None) -> str:
@@ -87,14 +97,12 @@ def check_datum(datum: str | None) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 def _format(filename: str | None, text: str) -> str:
+    """GeoJSON or CSV (other extensions were dealt with by intake_files.file_format)."""
     ext = Path(filename or "").suffix.lower()
     if ext in (".geojson", ".json"):
         return "geojson"
     if ext == ".csv":
         return "csv"
-    if ext:
-        raise DraftError(f"{Path(filename).name[:40]}: expected a GeoJSON (.geojson, .json) or "
-                         f"CSV (.csv) file, not {ext[:40]}")
     return "geojson" if text.lstrip()[:1] in ("{", "[") else "csv"
 
 
@@ -286,10 +294,13 @@ def _label(props) -> str:
 
 
 def _where(i: int, props: dict, fmt: str) -> str:
+    if fmt == "dxf" and props.get("handle"):  # what a CAD user can look up
+        return (f"feature {i} (DXF entity {str(props['handle'])[:20]}, "
+                f"layer {str(props.get('name'))[:40]!r})")
     return (f"row {i + 2}" if fmt == "csv" else f"feature {i}") + _label(props)
 
 
-def _coordinate_problem(geom, where: str, datum: str) -> str | None:
+def _coordinate_problem(geom, where: str, datum: str, source: str | None = None) -> str | None:
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
         return f"{where}: coordinates must be finite numbers"
@@ -304,6 +315,8 @@ def _coordinate_problem(geom, where: str, datum: str) -> str | None:
         hint = "lon and lat look swapped: put longitude (~121.4) first, latitude (~31.2) second"
     elif abs(x) > 180 or abs(y) > 90:
         hint = "these are not lon/lat degrees (projected metres?); convert to lon/lat first"
+    elif source:
+        hint = f"check that {source} is the coordinate system the data was drawn in"
     else:
         hint = (f"check the lon/lat order and that the datum stated ({datum}) is the one the "
                 "data was drawn in")
@@ -311,13 +324,18 @@ def _coordinate_problem(geom, where: str, datum: str) -> str | None:
             f"lat {lat0}–{lat1}); {hint}")
 
 
-def feature_problems(geoms, props, fmt: str, datum: str) -> tuple[list[str], list[dict]]:
-    """Every feature checked as an upload is (type, emptiness, text fields, coordinates inside
-    Shanghai, validity): the problems, located, and make_valid repairs offered for invalid
-    shapes. Stored drafts are checked the same way when they are read back."""
+def feature_problems(geoms, props, fmt: str, datum: str,
+                     source: str | None = None) -> tuple[list[str], list[dict]]:
+    """Every feature checked as an upload is (presence, type, emptiness, text fields,
+    coordinates inside Shanghai, validity): the problems, located, and make_valid repairs
+    offered for invalid shapes. Stored drafts are checked the same way when they are read back.
+    ``source``: the coordinate system a file was reprojected from, named in the hints."""
     problems, repaired = [], []
     for i, (g, p) in enumerate(zip(geoms, props)):
         where = _where(i, p, fmt)
+        if g is None:
+            problems.append(f"{where}: has no geometry")
+            continue
         if g.geom_type not in ALLOWED_TYPES:
             problems.append(f"{where}: geometry type {g.geom_type} is not allowed; use "
                             + ", ".join(ALLOWED_TYPES))
@@ -330,7 +348,7 @@ def feature_problems(geoms, props, fmt: str, datum: str) -> tuple[list[str], lis
             problems.append(f"{where}, field {field}: expected text, not a JSON "
                             + ("object" if isinstance(p[field], dict) else "array"))
             continue
-        coord = _coordinate_problem(g, where, datum)
+        coord = _coordinate_problem(g, where, datum, source)
         if coord:
             problems.append(coord)
             continue
@@ -345,39 +363,46 @@ def feature_problems(geoms, props, fmt: str, datum: str) -> tuple[list[str], lis
 
 
 def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = "WGS84",
-               limits: Limits = Limits()) -> tuple[gpd.GeoDataFrame, dict]:
+               limits: Limits = Limits(), layer: str | None = None,
+               crs: str | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """Validate an upload and return it as a WGS84 GeoDataFrame plus intake facts.
 
+    Every format goes through here: GeoJSON and CSV are read below, the others (GeoPackage,
+    zipped Shapefile, KML/KMZ, DXF) by webapp.intake_files, and then all are checked alike.
+    ``layer`` picks a GeoPackage layer, a Shapefile in a zip, a KML folder or a DXF CAD layer;
+    ``crs`` is the coordinate system of a file that does not state its own (DXF).
     Raises DraftError (400) or DraftTooLarge (413); nothing is written here.
     """
+    from webapp import intake_files  # it imports this module
+
     datum = check_datum(datum)
+    layer = str(layer).strip() if layer is not None and str(layer).strip() else None
+    crs = str(crs).strip() if crs is not None and str(crs).strip() else None
     if not data or not data.strip():
         raise DraftError("empty file: nothing was uploaded")
     if len(data) > limits.max_bytes:
         raise DraftTooLarge(f"file too large: over the limit of {limits.max_bytes:,} bytes")
-    if b"\x00" in data:
-        raise DraftError("not a text file (binary data, or UTF-16): a draft is GeoJSON or CSV "
-                         "in UTF-8")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DraftError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} is not "
-                         "UTF-8; save the file as UTF-8 (in Excel: 'CSV UTF-8'; Chinese Excel "
-                         "writes GBK by default)", {"row": line}) from None
-    fmt = _format(filename, text)
-    try:
-        geoms, props = (_read_geojson if fmt == "geojson" else _read_csv)(text, limits)
-    except DraftError as exc:
-        if fmt == "csv" and not filename and str(exc).startswith("CSV needs"):
-            raise DraftError(f"neither GeoJSON nor CSV with coordinates: {exc}") from None
-        raise
+    fmt = intake_files.file_format(data, filename)
+    extra, source = {}, None
+    if fmt is None:
+        geoms, props, fmt = _read_text(data, filename, limits)
+        if layer:
+            raise DraftError(f"layer: a {fmt.upper() if fmt == 'csv' else 'GeoJSON'} draft has no "
+                             "layers; the layer field is for GeoPackage, zipped Shapefile, KML/KMZ "
+                             "and DXF files")
+        if crs:
+            intake_files.check_lonlat_crs(crs, fmt)
+    else:
+        got = intake_files.read_file(data, fmt, filename=filename, datum=datum, layer=layer,
+                                     crs=crs, limits=limits)
+        geoms, props, extra, source = got.geoms, got.props, got.facts, got.source
+        _check_count(len(geoms), limits)
 
-    vertices = int(sum(shapely.get_num_coordinates(g) for g in geoms))
+    vertices = int(sum(shapely.get_num_coordinates(g) for g in geoms if g is not None))
     if vertices > limits.max_vertices:
         raise DraftTooLarge(f"too many vertices: {vertices:,}; the limit is {limits.max_vertices:,} "
                             "(simplify the shapes)")
-    problems, repaired = feature_problems(geoms, props, fmt, datum)
+    problems, repaired = feature_problems(geoms, props, fmt, datum, source)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         details = {"problems": problems[:MAX_PROBLEMS]}
@@ -397,7 +422,31 @@ def read_draft(data: bytes, *, filename: str | None = None, datum: str | None = 
              "geometry_types": types}
     if with_z:
         facts["elevation_dropped"] = with_z  # features whose z values were dropped
+    facts.update(extra)  # the coordinate system, layer, encoding, DXF notes of a file
     return gdf, facts
+
+
+def _read_text(data: bytes, filename: str | None, limits: Limits) -> tuple[list, list[dict], str]:
+    """GeoJSON or CSV in UTF-8: shapes, properties and which of the two it was."""
+    if b"\x00" in data:
+        raise DraftError("not a text file (binary data, or UTF-16): a GeoJSON or CSV draft is "
+                         "UTF-8 text; other accepted formats are GeoPackage (.gpkg), zipped "
+                         "Shapefile (.zip), KML (.kml), KMZ (.kmz) and DXF (.dxf)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DraftError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} is not "
+                         "UTF-8; save the file as UTF-8 (in Excel: 'CSV UTF-8'; Chinese Excel "
+                         "writes GBK by default)", {"row": line}) from None
+    fmt = _format(filename, text)
+    try:
+        geoms, props = (_read_geojson if fmt == "geojson" else _read_csv)(text, limits)
+    except DraftError as exc:
+        if fmt == "csv" and not filename and str(exc).startswith("CSV needs"):
+            raise DraftError(f"neither GeoJSON nor CSV with coordinates: {exc}") from None
+        raise
+    return geoms, props, fmt
 
 
 def _properties(i: int, p: dict, g) -> dict:

@@ -118,7 +118,9 @@ def api_upload():
         data = request.stream.read(limits.max_bytes + 1)  # never more, even if chunked
         filename, fields = request.args.get("filename"), request.args
     datum = fields.get("datum") or request.args.get("datum")
-    gdf, facts = read_draft(data, filename=filename, datum=datum, limits=limits)
+    gdf, facts = read_draft(data, filename=filename, datum=datum, limits=limits,
+                            layer=fields.get("layer") or request.args.get("layer"),
+                            crs=fields.get("crs") or request.args.get("crs"))
     facts["district"] = draft_district(gdf, stores.layers().frame("districts"))
     meta, token = stores.drafts().save(gdf, facts, name=fields.get("name"), filename=filename,
                                        original=data)

@@ -230,7 +230,16 @@ TEXT = {
     "zh": {"title": "布局对比", "figures": "指标", "left": "左", "right": "右", "figure": "指标",
            "definition": "定义", "unit": "单元", "area": "面积 km²", "share": "占全区",
            "parks": "园区", "per_km2": "园区/km²", "length": "区内长度 km", "total": "合计",
-           "overlap": "两布局重叠", "upload": "上传草图", "file": "文件（GeoJSON 或 CSV）",
+           "overlap": "两布局重叠", "upload": "上传草图",
+           "file": "文件（GeoJSON、CSV、GeoPackage、Shapefile 压缩包、KML/KMZ 或 DXF）",
+           "formats_help": "GeoJSON/CSV/KML 为经纬度；GeoPackage 与 Shapefile（.zip，含 .shp、.shx、"
+           ".dbf、.prj，GBK 编码须附 .cpg）可为任意坐标系，自动转换为 WGS84；DXF 须填写坐标系。",
+           "crs": "坐标参考系 CRS（DXF 必填）",
+           "crs_help": "如 EPSG:4549（CGCS2000 3 度带 120°E）、EPSG:32651（UTM 51N）；文件自带坐标系"
+           "时留空；投影坐标数据的“坐标系”保持 WGS84。",
+           "layer": "图层（可选）",
+           "layer_help": "GeoPackage 图层、压缩包内的 Shapefile、KML 文件夹或 DXF 图层名；文件只有"
+           "一个图层时留空。",
            "datum": "坐标系", "name": "名称", "side": "放在", "send": "上传", "drafts": "已上传草图",
            "delete": "删除", "show": "对比", "embed": "嵌入", "layouts": "布局",
            "crs_note": "所有指标在 EPSG:32651（UTM 51N）中以米量算，绝不以经纬度量算。",
@@ -241,7 +250,18 @@ TEXT = {
            "figure": "Figure", "definition": "Definition", "unit": "Unit", "area": "Area km²",
            "share": "Share of district", "parks": "Parks", "per_km2": "Parks/km²",
            "length": "Length in district km", "total": "Total", "overlap": "Overlap of the two",
-           "upload": "Upload a draft", "file": "File (GeoJSON or CSV)", "datum": "Datum",
+           "upload": "Upload a draft",
+           "file": "File (GeoJSON, CSV, GeoPackage, zipped Shapefile, KML/KMZ or DXF)",
+           "formats_help": "GeoJSON, CSV and KML are lon/lat; a GeoPackage or Shapefile (.zip with "
+           "the .shp, .shx, .dbf, .prj, and a .cpg if GBK) may be in any coordinate system and is "
+           "converted to WGS84; a DXF needs its coordinate system below.",
+           "crs": "Coordinate system (DXF: required)",
+           "crs_help": "e.g. EPSG:4549 (CGCS2000 3-degree zone 120°E), EPSG:32651 (UTM 51N); leave "
+           "empty when the file states its own; with projected data keep the datum at WGS84.",
+           "layer": "Layer (optional)",
+           "layer_help": "A GeoPackage layer, a Shapefile in the zip, a KML folder or a DXF layer; "
+           "leave empty when the file has one.",
+           "datum": "Datum",
            "name": "Name", "side": "Show on", "send": "Upload", "drafts": "Uploaded drafts",
            "delete": "Delete", "show": "Compare", "embed": "Embed", "layouts": "Layouts",
            "crs_note": "Every figure is measured in metres in EPSG:32651 (UTM 51N), never in degrees.",
