@@ -480,6 +480,15 @@ def test_kmz_without_doc_kml(client, instance, files, tmpdir_watch):
             "the KMZ has no doc.kml", "found plan.kml: name it doc.kml")
 
 
+def test_kml_network_links_are_not_followed(client, instance, files, tmpdir_watch):
+    linked = (b'<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+              b"<Document><Placemark><name>a</name><Point><coordinates>121.42,31.21</coordinates>"
+              b"</Point></Placemark><NetworkLink><Link><href>http://10.0.0.1/secret.kml</href>"
+              b"</Link></NetworkLink></Document></kml>")
+    refused(client, instance, linked, "linked.kml", 400, "NetworkLink", "not fetched")
+    refused(client, instance, zip_bytes({"doc.kml": linked}), "linked.kmz", 400, "NetworkLink")
+
+
 def test_truncated_and_garbage_geopackages(client, instance, files, tmpdir_watch):
     data = write_gpkg(files / "p.gpkg", {"plan": plan("EPSG:4547")})
     refused(client, instance, data[:len(data) // 2], "p.gpkg", 400, "the GeoPackage is cut short",

@@ -370,6 +370,10 @@ def _read_kml(data, fmt, tmpdir, name, layer, given, datum, limits) -> FileRead:
             raise DraftError(f"{name}: doc.kml in the KMZ is not KML (no <kml> root element)")
     else:
         path.write_bytes(data)
+    if re.search(rb"<(?:\w+:)?NetworkLink\b", path.read_bytes()):
+        # GDAL could be asked to fetch what it links: this server fetches nothing for anyone
+        raise DraftError(f"{name}: the KML links other documents (NetworkLink), which are not "
+                         "fetched here: save the linked placemarks into the file itself")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         names = [str(n) for n, _ in pyogrio.list_layers(str(path))]
