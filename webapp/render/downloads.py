@@ -33,7 +33,6 @@ from xml.etree import ElementTree as ET
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from geo.geojson_io import PRECISION, clean_value
@@ -116,6 +115,8 @@ def _written(write, name: str) -> bytes:
 def gpkg(frame: gpd.GeoDataFrame, spec: LayerSpec, datum: str = "WGS84") -> bytes:
     """GeoPackage: the description in gpkg_contents, the attribution also as layer metadata."""
     def write(path):
+        import pyogrio  # GDAL: loaded by the first download, not by every worker at start
+
         pyogrio.write_dataframe(
             table(frame), path, driver="GPKG", layer=spec.id, geometry_type="Unknown",
             layer_options={"IDENTIFIER": spec.title_en, "DESCRIPTION": about(spec, datum)},
@@ -137,6 +138,8 @@ def flatgeobuf(frame: gpd.GeoDataFrame, spec: LayerSpec, datum: str = "WGS84") -
     (the index cannot hold them, and they are kept)."""
     located = bool(frame.geometry.notna().all())
     def write(path):
+        import pyogrio  # GDAL: loaded by the first download, not by every worker at start
+
         pyogrio.write_dataframe(
             table(frame), path, driver="FlatGeobuf", layer=spec.id, geometry_type="Unknown",
             layer_options={"TITLE": spec.title_en, "DESCRIPTION": about(spec, datum),
@@ -177,6 +180,8 @@ def _cut(value, cut: dict, field: str):
 def shapefile_zip(frame: gpd.GeoDataFrame, spec: LayerSpec, datum: str = "WGS84") -> bytes:
     """A zip of one shapefile per geometry type (.shp .shx .dbf .prj .cpg), fields.csv and
     README.txt (attribution, licence, what the format changed)."""
+    import pyogrio  # GDAL: loaded by the first download, not by every worker at start
+
     data = table(frame)
     names = dbf_fields([c for c in data.columns if c != data.geometry.name])
     cut: dict[str, int] = {}
