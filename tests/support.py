@@ -188,3 +188,18 @@ http {{
                 if not pid.exists():
                     break
                 time.sleep(0.1)
+
+
+def until(page, expression: str, arg=None, timeout_ms: int = 10_000) -> None:
+    """Poll ``expression`` (a JS expression, or a function of ``arg``) in a page or frame until
+    it is truthy: Playwright's wait_for_function evaluates a string with eval() whenever it has
+    to poll, which our CSP forbids (and it then fails at random, when the first try is false)."""
+    import time
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        if page.evaluate(expression, arg) if arg is not None else page.evaluate(expression):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true within {timeout_ms} ms: {expression}")
+        time.sleep(0.05)

@@ -18,7 +18,7 @@ from layers.themes import THEMES
 from webapp import create_app
 from webapp.maps import MAPS
 
-from support import LiveServer
+from support import LiveServer, until
 
 pytestmark = pytest.mark.browser
 EVIL = "<img src=x onerror=alert(1)>"
@@ -94,15 +94,6 @@ def _park_with_passage(built: Path) -> dict:
 def _centre_on(page, feature, zoom=15):
     lon, lat = feature["geometry"]["coordinates"]
     page.evaluate(f"void Parkmap.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
-
-
-def _until(page, expression: str, timeout_ms: int = 10_000):
-    """Poll ``expression`` (page.wait_for_function evaluates strings, which our CSP forbids)."""
-    for _ in range(timeout_ms // 50):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(50)
-    raise AssertionError(f"never true: {expression}")
 
 
 def _css_id(fid: str) -> str:
@@ -293,11 +284,11 @@ def test_fullscreen_button_toggles_the_map(visit):
     page = v.open("/embed/jingan")
     button = page.locator(".pm-fullscreen button")
     button.click()
-    page.wait_for_function("document.fullscreenElement !== null")
+    until(page, "document.fullscreenElement !== null")
     assert page.evaluate("document.fullscreenElement === Parkmap.map.getContainer()")
     assert button.get_attribute("aria-label") == "退出全屏"
     button.click()
-    page.wait_for_function("document.fullscreenElement === null")
+    until(page, "document.fullscreenElement === null")
     assert v.errors == []
 
 
@@ -306,7 +297,7 @@ def test_view_and_layers_are_kept_in_the_url(visit):
     page = v.open("/map/changning")
     page.evaluate("void Parkmap.map.setView([31.2, 121.4], 15)")
     page.locator(".leaflet-control-layers-overlays input").first.uncheck()
-    page.wait_for_function("location.search.includes('view=31.20000%2C121.40000%2C15')")
+    until(page, "location.search.includes('view=31.20000%2C121.40000%2C15')")
     q = parse_qs(urlsplit(page.url).query)
     assert q["view"] == ["31.20000,121.40000,15"]
     assert q["layers"] == ["districts,changning_zones,line2,parks"]
@@ -416,8 +407,8 @@ def test_index_lists_every_map_with_its_thumbnail_and_no_error(visit, lang):
     for m in MAPS:
         thumb = page.locator(f'a.pm-thumb[href^="/map/{m.id}"] img')
         thumb.wait_for()
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                               arg=thumb.element_handle(), timeout=60000)
+        until(page, "img => img.complete && img.naturalWidth > 0", thumb.element_handle(),
+              timeout_ms=60000)
         assert page.get_by_role("link", name=m.title_zh if lang == "zh" else m.title_en).count() >= 1
     assert v.errors == [] and v.outside == []
 
@@ -431,11 +422,11 @@ def test_unticked_layers_load_when_shown_and_outlines_refine_when_zoomed_in(visi
     asked = lambda part: [u for u in v.requests if part in u]  # noqa: E731
     assert asked("/parks.geojson?detail=map") and not asked("/context.geojson")
     page.evaluate("void Parkmap.map.addLayer(Parkmap.layers.context)")
-    _until(page, "Parkmap.data.context !== undefined")
+    until(page, "Parkmap.data.context !== undefined")
     assert asked("/context.geojson?detail=overview") and not asked("/context.geojson?detail=map")
     coarse = page.evaluate("JSON.stringify(Parkmap.data.context).length")
     page.evaluate("void Parkmap.map.setView([31.21, 121.40], 16, {animate: false})")
-    _until(page, f"JSON.stringify(Parkmap.data.context).length > {coarse}")
+    until(page, f"JSON.stringify(Parkmap.data.context).length > {coarse}")
     assert asked("/context.geojson?detail=map")
     assert page.evaluate("Parkmap.layers.context.getLayers().length") == len(
         page.evaluate("Parkmap.data.context.features"))
@@ -500,7 +491,7 @@ def test_a_long_parks_list_is_drawn_as_it_scrolls(visit, built, tmp_path):
         page.locator("#pm-parks-count", has_text=str(len(copies))).wait_for()
         assert rows.count() == 100
         page.locator(".pm-more").scroll_into_view_if_needed()
-        _until(page, "document.querySelectorAll('#pm-parks li').length === 200")
+        until(page, "document.querySelectorAll('#pm-parks li').length === 200")
         page.select_option("select[data-pm-filter=district]", "jingan")
         jingan = sum(1 for f in copies if f["properties"]["district"] == "jingan")
         assert page.locator("#pm-parks-count").inner_text() == str(jingan)

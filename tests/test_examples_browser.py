@@ -18,7 +18,7 @@ import pytest
 
 from webapp import create_app
 
-from support import LiveServer
+from support import LiveServer, until
 
 pytestmark = pytest.mark.browser
 
@@ -90,8 +90,8 @@ def test_report_example_embeds_load_resize_and_show_the_figure(browser, app_orig
             assert el.get_attribute("title")
             desc = page.locator("#" + el.get_attribute("aria-describedby"))
             assert desc.inner_text().startswith("Map: ")
-            page.wait_for_function("el => el.hasAttribute('data-pm-height')",
-                                   arg=el.element_handle(), timeout=20000)
+            until(page, "el => el.hasAttribute('data-pm-height')", el.element_handle(),
+                  timeout_ms=20000)
             frame = el.element_handle().content_frame()
             frame.wait_for_selector(".leaflet-container svg path", state="attached", timeout=20000)
             assert frame.eval_on_selector_all(".leaflet-container svg path", "p => p.length") > 20
@@ -101,8 +101,8 @@ def test_report_example_embeds_load_resize_and_show_the_figure(browser, app_orig
             assert el.bounding_box()["height"] == pytest.approx(reported, abs=1)
         img = page.locator("#overview-figure")
         img.scroll_into_view_if_needed()
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                               arg=img.element_handle(), timeout=30000)
+        until(page, "img => img.complete && img.naturalWidth > 0", img.element_handle(),
+              timeout_ms=30000)
         assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [850, 600]
         context.close()
     assert outside == [] and errors == []
@@ -129,10 +129,10 @@ def test_resize_scripts_follow_the_embed_height(browser, tmp_path):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(host_origin + "/host.html")
         height = "id => document.getElementById(id).getBoundingClientRect().height"
-        page.wait_for_function(f"({height})('a') === 777 && ({height})('b') === 777", timeout=10000)
+        until(page, f"({height})('a') === 777 && ({height})('b') === 777")
         # the embed grows: its ResizeObserver reports, the host follows
         page.frame_locator("#a").locator("#box").evaluate("b => { b.style.height = '900px'; }")
-        page.wait_for_function(f"({height})('a') === 900", timeout=10000)
+        until(page, f"({height})('a') === 900")
         assert page.evaluate(f"({height})('b')") == 777
         # a message not from one of the page's iframes changes nothing
         page.evaluate("window.postMessage({type: 'parkmap:height', height: 200}, '*')")
@@ -154,9 +154,8 @@ def test_report_embeds_fall_back_to_the_figure_without_scripts(browser, app_orig
             frame = el.element_handle().content_frame()
             frame.wait_for_load_state()
             img = frame.locator("img").first
-            frame.wait_for_function("() => { const i = document.querySelector('img');"
-                                    " return i && i.complete && i.naturalWidth > 0; }",
-                                    timeout=30000)
+            until(frame, "(() => { const i = document.querySelector('img');"
+                         " return i && i.complete && i.naturalWidth > 0; })()", timeout_ms=30000)
             box = img.bounding_box()
             assert box["y"] < el.bounding_box()["height"] / 2  # in view, not under an empty map
             assert img.get_attribute("alt").startswith("Map: ")

@@ -552,7 +552,7 @@ def test_junk_parameters_on_real_collections_are_never_a_5xx(client):
 
 @pytest.mark.browser
 def test_html_maps_draw_in_a_browser_from_this_app_alone(browser, app, client):
-    from support import LiveServer
+    from support import LiveServer, until
 
     draft = "draft-" + upload(client, DRAFT, name="<img src=x onerror=alert(1)>"
                               ).get_json()["id"].removeprefix("draft:")
@@ -571,8 +571,8 @@ def test_html_maps_draw_in_a_browser_from_this_app_alone(browser, app, client):
             if drawn is None:
                 located = get_json(client, "/ogc/collections/parks/items?zone=east")["features"]
                 drawn = sum(1 for f in located if f["geometry"])
-            page.wait_for_function(f"document.querySelectorAll('#ogc-map .leaflet-interactive')"
-                                   f".length === {drawn}", timeout=10_000)
+            until(page, f"document.querySelectorAll('#ogc-map .leaflet-interactive')"
+                        f".length === {drawn}")
         page.goto(f"{server.base}/ogc/collections/{draft}?f=html")
         assert "<img src=x onerror=alert(1)>" in page.inner_text("h1")  # markup shown as text
         assert problems == [] and hosts == {server.base.split("/")[2]}
