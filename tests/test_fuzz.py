@@ -35,6 +35,9 @@ PARAMS = {
     "right": ["jingan_layout", "changning_2024"], "datum": ["wgs84", "gcj02", "GCJ-02"],
     "dpi": ["60", "100"], "width": ["120"], "height": ["90"], "address": ["延安西路934号"],
     "token": ["abc"], "v": ["123"], "name": ["x"], "detail": ["map", "overview", "full"],
+    # located, on another map's layer only, unlocated (400), and junk (JUNK)
+    "focus": ["park-zhongshan-park", "zone-changning-east", "layout-jingan-shibei-park",
+              "park-bonc-hq-park", "districts-changning"],
 }
 METHODS = ["GET", "GET", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODIES = [

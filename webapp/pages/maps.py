@@ -53,6 +53,8 @@ def _page(map_id: str, embed: bool):
     title = named.title_zh if req.lang == "zh" else named.title_en
     # the map's other layers (and its optional ones) are offered in the layer control, unticked
     req = replace(req, title=title, hidden=(*named.layers, *named.optional))
+    if req.focus:  # a feature of the page's layers, with a place: else 404 / 400, said plainly
+        c.focus_layer(stores.layers(), req.offered(), req.focus)
     g.img_origins = c.BASEMAPS[req.basemap].origins(key_cfg)
     key = ("embed" if embed else "map", named.id, request.host_url,
            current_app.config["LAYERS_DIR"], stores.layers().version, req)

@@ -2,7 +2,7 @@
 compare page and the static export.
 
     compose(MapRequest(layers, lang=, basemap=, view=, controls=, hidden=, title=, url_state=,
-                       compact=),
+                       compact=, focus=),
             Delivery(data=, store=, asset_url=, data_url=, tianditu_key=),
             extra=()) -> folium.Map
 
@@ -18,6 +18,10 @@ for our templates; ``map.get_root().render()`` a standalone document.
   shows the same place on every basemap. Without, it is the map centre as given (the compare
   panes sync raw centres between two maps on the same tiles).
 - ``controls``: subset of CONTROLS ("layers", "legend", "search", "fullscreen", "scale").
+- ``focus``: a feature id: the page opens zoomed to it with its popup open (its layer shown if
+  it was only offered). ``focus_layer(store, layers, id)`` checks it against the build: 404
+  (UnknownFeature) if none of the page's layers has it, 400 (UnlocatedFeature) if it has no
+  geometry.
 
 No element loads anything from a third-party host: Folium's CDN links are replaced by our
 own assets, and popups, legend, search and fullscreen are our own JS (static/parkmap.js),
@@ -31,6 +35,7 @@ from typing import Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 import folium
+import pandas as pd
 from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from folium.template import Template
@@ -43,6 +48,7 @@ from geo.geojson_io import dumps, to_feature_collection
 from layers.registry import all_layers, get_layer
 from layers.spec import OVERVIEW_MAX_ZOOM, LayerSpec
 from layers.themes import theme_labels
+from webapp.render.cache import PageCache
 
 LANGS = ("zh", "en")
 CONTROLS = ("layers", "legend", "search", "fullscreen", "scale")
@@ -50,6 +56,7 @@ CONTROLS = ("layers", "legend", "search", "fullscreen", "scale")
 CLUSTER = {"cell": 60, "maxZoom": 17}
 DATA_MODES = ("url", "inline")
 DEFAULT_VIEW = (31.235, 121.42, 12)
+PLAN_BASE = "/plan/"  # the plan reader: /plan/<doc>#<anchor> (webapp/passages.py)
 MAX_ZOOM = 19
 
 
@@ -171,7 +178,7 @@ UI_TEXT = {
            "somewhere": "在{area}内某处（确切位置未知，圆圈只代表该区域）",
            "somewhere_short": "在{area}内某处",
            "location_source": "位置来源", "suggest": "建议位置",
-           "cluster": "此处 {n} 个，点击放大",
+           "cluster": "此处 {n} 个，点击放大", "read_plan": "在规划原文中阅读",
            **SUGGEST_TEXT["zh"]},
     "en": {"role": "Role", "zone": "Zone", "district": "District", "themes": "Themes",
            "passage": "Plan passage", "source": "Source", "basis": "Located from",
@@ -185,7 +192,7 @@ UI_TEXT = {
                                          "ring stands for that area)",
            "somewhere_short": "somewhere in {area}",
            "location_source": "Location source", "suggest": "Suggest a location",
-           "cluster": "{n} here: click to zoom in",
+           "cluster": "{n} here: click to zoom in", "read_plan": "Read in the plan",
            **SUGGEST_TEXT["en"]},
 }
 
@@ -375,6 +382,8 @@ class MapRequest:
     the layer control, unticked. ``view`` is (lat, lon, zoom), None for DEFAULT_VIEW; with
     ``url_state`` it is WGS84 on every basemap and kept in the page URL as the reader pans
     and toggles. ``compact``: small-iframe chrome (layer control and legend start collapsed).
+    ``focus``: a feature id to open zoomed to, its popup open (see ``focus_layer`` for the
+    check against the build, which needs the LayerStore: the page does it).
     """
     layers: tuple[str, ...]
     lang: str = "zh"
@@ -385,6 +394,7 @@ class MapRequest:
     title: str | None = None
     url_state: bool = False
     compact: bool = False
+    focus: str | None = None
 
     def __post_init__(self):
         check_choice("lang", self.lang, LANGS)
@@ -394,11 +404,16 @@ class MapRequest:
         object.__setattr__(self, "hidden", tuple(ordered_layers(
             i for i in self.hidden if i not in self.layers)))
 
+    def offered(self) -> list[str]:
+        """Every layer of the page, shown or only offered, in registry (drawing) order."""
+        return ordered_layers([*self.layers, *self.hidden])
+
     @classmethod
     def from_query(cls, args, *, default_layers: Iterable[str], default_view, embed: bool = False,
                    tianditu_key: str = "", **fixed) -> "MapRequest":
         """Validate page query parameters (``args``: any mapping, e.g. Flask's request.args):
-        layers, basemap, lang, view, and on embeds controls ("none" or a comma list). Bad
+        layers, basemap, lang, view, focus (its form only: ``focus_layer`` checks that the
+        page has it), and on embeds controls ("none" or a comma list). Bad
         values raise BadParameter (400) naming the allowed values; unknown layers raise
         UnknownLayer (404). ``fixed``: the other fields, set by the page."""
         layers = args.get("layers")
@@ -419,7 +434,8 @@ class MapRequest:
                    basemap=check_choice("basemap", args.get("basemap", "none"),
                                         basemaps_available(tianditu_key)),
                    view=parse_view(args["view"]) if "view" in args else tuple(default_view),
-                   controls=controls, compact=embed, **fixed)
+                   controls=controls, compact=embed,
+                   focus=parse_focus(args["focus"]) if "focus" in args else None, **fixed)
 
 
 @dataclass(frozen=True)
@@ -466,7 +482,7 @@ def compose(req: MapRequest, delivery: Delivery = Delivery(),
         view_offset = [round(centre.y - lat, 7), round(centre.x - lon, 7)]
         lat, lon = round(lat + view_offset[0], 7), round(lon + view_offset[1], 7)
     shown = set(req.layers)
-    specs = [get_layer(i) for i in ordered_layers([*req.layers, *req.hidden])]
+    specs = [get_layer(i) for i in req.offered()]
 
     m = _OwnAssetsMap(location=(lat, lon), zoom_start=zoom, tiles=None, max_zoom=base.max_zoom,
                       zoom_control=True, asset_url=delivery.asset_url)
@@ -506,6 +522,13 @@ def compose(req: MapRequest, delivery: Delivery = Delivery(),
         "attribution": _data_attribution(base, [o.spec for o in overlays]),
         "compact": req.compact,
         "suggest": {**delivery.suggest, "datum": base.datum} if delivery.suggest else None,
+        # popups link plan references to the plan reader (the live site has one; a file of the
+        # static export does not: there they stay text). See webapp/passages.py.
+        "planBase": PLAN_BASE if delivery.data == "url" else None,
+        # opened zoomed to, popup open; its layer (when the store can say) is loaded and shown
+        "focus": {"id": req.focus, "layer": focus_layer(delivery.store, req.offered(), req.focus,
+                                                   drawn=delivery.data == "url")
+                  if delivery.store is not None else None} if req.focus else None,
     }, layer_control).add_to(m)
     _number_elements(m.get_root())
     return m
@@ -556,6 +579,77 @@ def parse_view(text: str) -> tuple[float, float, int]:
         raise BadParameter(f"view={text[:40]!r} is out of range; lat -90..90, lon -180..180, "
                            f"zoom 0..{MAX_ZOOM}")
     return lat, lon, zoom
+
+
+MAX_FOCUS = 200  # characters of a feature id
+
+
+def parse_focus(text: str) -> str:
+    """A ``focus`` value's form: a non-empty feature id of at most MAX_FOCUS characters, or
+    BadParameter. Whether the page has that feature is ``focus_layer``'s question."""
+    value = text.strip()
+    if not value:
+        raise BadParameter("focus is empty; give the id of a feature on the map "
+                           "(e.g. focus=park-zhongshan-park)")
+    if len(value) > MAX_FOCUS or any(ord(ch) < 32 for ch in value):
+        raise BadParameter(f"focus={value[:40]!r} is not a feature id (at most {MAX_FOCUS} "
+                           "printable characters)")
+    return value
+
+
+class UnknownFeature(ParkmapError):
+    status = 404
+
+
+class UnlocatedFeature(BadParameter):
+    status = 400
+
+
+# Per build: (layer, drawn) -> {feature id: where}. Keyed by the store's directory and
+# version, so a rebuild (or another LAYERS_DIR) is never answered from an earlier build's ids.
+_FEATURE_IDS = PageCache(32)
+LOCATED, UNLOCATED, OUTSIDE = "located", "unlocated", "outside"
+
+
+def feature_ids(store, layer_id: str, drawn: bool = True) -> dict[str, str]:
+    """{feature id: LOCATED | UNLOCATED | OUTSIDE} of a layer of ``store``'s build (cached per
+    build). ``drawn``: as the live map draws it (``detail=map``), where a layer with
+    ``map_clip_m`` leaves out what lies beyond that distance of the planned districts
+    (OUTSIDE); else as built (the static export inlines every feature)."""
+    def make():
+        frame = store.frame(layer_id)
+        geoms = frame.geometry
+        where = pd.Series(LOCATED, index=frame.index).where(geoms.notna() & ~geoms.is_empty,
+                                                              UNLOCATED)
+        margin = get_layer(layer_id).map_clip_m
+        if drawn and margin is not None:
+            from webapp.render.mapdata import planned_area
+
+            area = planned_area(store.frame("districts"), margin)
+            where[(where == LOCATED) & ~geoms.intersects(area)] = OUTSIDE
+        return {str(i): w for i, w in zip(frame["id"], where) if i is not None}
+
+    return _FEATURE_IDS.get((str(store.dir), store.version, layer_id, drawn), make)
+
+
+def focus_layer(store, layer_ids: Iterable[str], feature_id: str, drawn: bool = True) -> str:
+    """The layer of ``layer_ids`` (first in the given order) holding ``feature_id`` in
+    ``store``'s build (``drawn``: see ``feature_ids``). UnknownFeature (404) if none has it or
+    the map leaves it out; UnlocatedFeature (400) if it has no location (a ``focus`` needs a
+    place to open at)."""
+    layer_ids = list(layer_ids)
+    for layer_id in layer_ids:
+        where = feature_ids(store, layer_id, drawn).get(feature_id)
+        if where == UNLOCATED:
+            raise UnlocatedFeature(f"focus={feature_id[:60]!r} has no location on the map "
+                                   "(it is unlocated), so the map cannot open at it")
+        if where == OUTSIDE:
+            raise UnknownFeature(f"focus={feature_id[:60]!r} lies outside the area the map "
+                                 f"draws of layer {layer_id!r}")
+        if where == LOCATED:
+            return layer_id
+    raise UnknownFeature(f"focus={feature_id[:60]!r}: no feature with that id on this map's "
+                         f"layers ({', '.join(layer_ids)})")
 
 
 def _list(text: str) -> list[str]:

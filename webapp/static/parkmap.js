@@ -7,10 +7,36 @@
  * Parkmap.ui(map, config[, layersControl]) -> legend, search, fullscreen, scale bar, URL state;
  *                                    on a narrow map (a phone) the layer control and legend
  *                                    start collapsed, so the map itself stays visible.
- * Parkmap.focus(featureId)          -> zoom to a feature and open its popup.
+ * Parkmap.focus(featureId)          -> zoom to a feature and open its popup (its layer shown if it
+ *                                    was only offered). A page's ?focus=<feature id> does this
+ *                                    once its layers have loaded (config.focus, checked by the
+ *                                    server). The URL keeps `focus` while that popup stays open
+ *                                    and the reader has not moved the map; it is dropped when the
+ *                                    popup closes or the reader pans/zooms (the view and layers
+ *                                    stay), and nothing re-opens it later.
+ * Parkmap.highlight(ids)            -> draw the features with these ids emphasised (class
+ *                                    pm-highlight on their SVG paths, a thicker opaque outline)
+ *                                    and the previous set plain again; highlight([]) clears.
+ *                                    Unknown and unlocated ids are ignored; features drawn later
+ *                                    (a lazy layer, a clustered layer's points as they ungroup)
+ *                                    are emphasised when drawn. Returns how many are drawn
+ *                                    emphasised now (on a clustered layer: those shown by
+ *                                    themselves), so call it once Parkmap.ready has resolved.
+ * "parkmap:select" (window event)   -> dispatched whenever a feature's popup opens (a click,
+ *                                    search, the parks panel, focus...): event.detail is
+ *                                    {id: <feature id>, layer: <layer id>}. With highlight(),
+ *                                    the hooks for a same-origin page embedding /embed/<id>
+ *                                    (iframe.contentWindow.Parkmap; the plan reader).
+ * Parkmap.passageAnchor(ref)        -> ["000", "一-一-3"] for the plan reference "000 一(一)3"
+ *                                    (null if ref is not "<3 digits>( <section>)?"): popups link
+ *                                    each reference of `source` and `named_in` to
+ *                                    /plan/<doc>#<anchor> (target _top: out of an iframe). The
+ *                                    same rule as webapp/passages.py, which the plan reader uses.
  * Parkmap.suggest(placeId)          -> the "suggest a location" form for a place (full map pages:
  *                                      config.suggest), sent to the server for review.
- * Parkmap.ready                     -> a Promise resolved when every shown layer has loaded.
+ * Parkmap.ready                     -> a Promise resolved when every shown layer has loaded (and
+ *                                    the ?focus feature, if any, is shown with its popup open);
+ *                                    <html data-pm-ready="1"> is set then.
  * The parks panel (map page: #pm-parks) is built here from the parks layer: filters in the
  * page, rows rendered as they scroll into view, so the page does not grow with the data.
  *
@@ -25,6 +51,13 @@
   var P = window.Parkmap = {layers: {}, order: [], features: {}, loads: [], data: {}, onData: {},
                             config: null, map: null,
                             ready: null, atPoint: {}, collapsed: false};
+  // The ?focus id while the URL keeps it (see Parkmap.focus above); readerMoved: the reader
+  // has pressed, scrolled or typed on the map since the focus opened.
+  var focusHeld = null, readerMoved = false;
+  // A layer's outlines being swapped for finer ones (finer()): the popup it closes and
+  // re-opens is no reader's doing.
+  var swapping = false;
+  var highlighted = {};  // Parkmap.highlight's ids
   // Below this map width (px) open panels would cover the map: start them collapsed.
   var NARROW = 600;
 
@@ -81,6 +114,50 @@
     return v;
   }
 
+  /* A plan reference "<doc> <section>" -> [doc, anchor]: the anchor is the section with its
+     brackets turned to hyphens, repeats collapsed, none at either end ("000 一(一)3" ->
+     ["000", "一-一-3"], "003" -> ["003", ""]); null for anything else. The one JS copy of the
+     rule in webapp/passages.py (passage_anchor), by which the plan reader names its sections. */
+  var REFERENCE = /^([0-9]{3})(?: (\S+))?$/;
+  function passageAnchor(ref) {
+    var m = REFERENCE.exec(String(ref));
+    if (!m) return null;
+    var anchor = (m[2] || "").replace(/[()（）\[\]［］【】〔〕]/g, "-").replace(/-{2,}/g, "-")
+      .replace(/^-+|-+$/g, "");
+    return [m[1], anchor];
+  }
+  P.passageAnchor = passageAnchor;
+
+  /* A reference as a link to its passage in the plan reader (leaving an iframe), or as text
+     where it is not a plan reference or the page has no plan reader (config.planBase). */
+  function passageLink(ref) {
+    var pa = P.config.planBase ? passageAnchor(ref) : null;
+    if (!pa) return document.createTextNode(ref);
+    var a = el("a", "pm-plan-link", ref), t = P.config.text;
+    a.href = P.config.planBase + pa[0] + (pa[1] ? "#" + pa[1] : "");
+    a.target = "_top";
+    a.title = t.read_plan;
+    a.setAttribute("aria-label", ref + " — " + t.read_plan);
+    return a;
+  }
+
+  /* `source` ("000 一(一)3; line2.csv") or `named_in` (["000", "003"]) into parent: each plan
+     reference a link, everything else text, separators as they were. */
+  function references(parent, value) {
+    if (Array.isArray(value)) {
+      value.forEach(function (v, i) {
+        if (i) parent.appendChild(document.createTextNode(P.config.lang === "en" ? ", " : "、"));
+        parent.appendChild(passageLink(String(v)));
+      });
+      return parent;
+    }
+    String(value).split(/(\s*;\s*)/).forEach(function (part, i) {
+      if (i % 2) parent.appendChild(document.createTextNode(part));
+      else if (part) parent.appendChild(passageLink(part));
+    });
+    return parent;
+  }
+
   function tooltip(f) {
     var n = names(f.properties), d = el("div", "pm-tip");
     d.appendChild(el("strong", null, n[0]));
@@ -96,11 +173,11 @@
     d.appendChild(el("h3", null, n[0]));
     if (n[1]) d.appendChild(el("div", "pm-alt", n[1]));
     var dl = el("dl");
-    function row(key, value) {
+    function row(key, value, linked) {
       if (value === undefined || value === null || value === "" ||
           (Array.isArray(value) && !value.length)) return;
       dl.appendChild(el("dt", null, t[key]));
-      dl.appendChild(el("dd", "pm-" + key, value));
+      dl.appendChild(linked ? references(el("dd", "pm-" + key), value) : el("dd", "pm-" + key, value));
     }
     if (p.confidence === "area" && (p.within_zh || p.within_en)) {
       // a ring stands for an area, not a spot: say which
@@ -117,12 +194,12 @@
       dl.appendChild(el("dt", null, t.passage));
       var dd = el("dd", "pm-passage");
       dd.appendChild(el("q", null, p.passage));
-      dd.appendChild(el("cite", null, "— " + (p.source || "")));
+      dd.appendChild(references(el("cite", null, "— "), p.source || ""));
       dl.appendChild(dd);
     } else {
-      row("source", p.source);
+      row("source", p.source, true);
     }
-    if (p.passage) row("named_in", listText(p.named_in));
+    if (p.passage) row("named_in", p.named_in, true);
     row("year", p.year);
     row("basis", p.basis);
     if (p.location_quote || p.location_source) {
@@ -224,6 +301,10 @@
                   {maxWidth: 340, maxHeight: Math.max(160, Math.min(420, height - top - 100)),
                    autoPanPaddingTopLeft: L.point(50, top)});
     lyr.on("popupopen", function () {
+      if (!swapping) {
+        window.dispatchEvent(new CustomEvent("parkmap:select",
+                                             {detail: {id: f.properties.id, layer: spec.id}}));
+      }
       var rec = P.features[f.properties.id];
       if (rec.full || !rec.details) return;
       P.details(f.properties.id).then(function () {
@@ -232,7 +313,42 @@
     });
     var rec = P.features[f.properties.id];
     if (rec) rec.layer = lyr;
+    if (highlighted[f.properties.id]) emphasise(lyr, true);  // drawn after highlight() asked
   }
+
+  /* A drawn feature emphasised (thicker, opaque outline; class pm-highlight on its SVG path)
+     or back to its own style. */
+  function emphasise(lyr, on) {
+    if (!lyr || !lyr.setStyle || !!lyr.pmEmphasised === on) return;
+    lyr.pmEmphasised = on;
+    var o = lyr.options;
+    if (on) lyr.pmPlain = {weight: o.weight, opacity: o.opacity};
+    var cls = String(o.className || "").replace(/\s*\bpm-highlight\b/g, "");
+    o.className = on ? cls + " pm-highlight" : cls;  // a path made later gets it too
+    if (lyr._path) L.DomUtil[on ? "addClass" : "removeClass"](lyr._path, "pm-highlight");
+    lyr.setStyle(on ? {weight: (lyr.pmPlain.weight || 2) + 3, opacity: 1} : lyr.pmPlain);
+    if (on && lyr._map && lyr.bringToFront) lyr.bringToFront();
+  }
+
+  P.highlight = function (ids) {
+    var want = {}, n = 0;
+    (Array.isArray(ids) ? ids : []).forEach(function (id) { want[String(id)] = true; });
+    Object.keys(highlighted).forEach(function (id) {
+      if (want[id]) return;
+      var rec = P.features[id];
+      if (rec) emphasise(rec.layer, false);
+    });
+    highlighted = {};
+    Object.keys(want).forEach(function (id) {
+      var rec = P.features[id];
+      if (rec && !rec.feature.geometry) return;  // unlocated: nothing to draw
+      highlighted[id] = true;  // not loaded yet (a lazy layer): emphasised when drawn
+      if (!rec || !rec.layer) return;
+      emphasise(rec.layer, true);
+      if (P.map && P.map.hasLayer(rec.layer)) n++;
+    });
+    return n;
+  };
 
   /* Every feature of a layer's data is known (search, the panel, popups), whether or not it is
      drawn at the moment (a clustered layer draws only what is in view). */
@@ -297,27 +413,49 @@
   /* A layer drawn with coarse outlines at low zooms: the finer ones replace them, once, when
      the reader zooms in to source.fine.minZoom. */
   function finer(map, group, spec, source, loaded) {
-    var done = false;
-    function check() {
-      if (done || map.getZoom() < source.fine.minZoom || !map.hasLayer(group)) return;
-      done = true;
-      Promise.all([loaded(), fetch(source.fine.url).then(function (r) {
+    var pending = null;
+    function swap() {  // once (again after a failure): the finer outlines for the coarse ones
+      if (pending) return pending;
+      pending = Promise.all([loaded(), fetch(source.fine.url).then(function (r) {
         if (!r.ok) throw new Error(source.fine.url + ": HTTP " + r.status);
         return r.json();
       })]).then(function (res) {
-        group.clearLayers();
-        Object.keys(P.atPoint).forEach(function (k) {
-          P.atPoint[k] = P.atPoint[k].filter(function (id) { return !P.features[id] || P.features[id].spec.id !== spec.id; });
+        var open = null;  // a popup open on a coarse outline re-opens on its finer one
+        group.eachLayer(function (l) {
+          if (l.feature && l.isPopupOpen && l.isPopupOpen()) open = l.feature.properties.id;
         });
-        Object.keys(P.features).forEach(function (id) {
-          if (P.features[id].spec.id === spec.id) delete P.features[id];
-        });
-        addData(group, spec, source, res[1]);
+        swapping = true;
+        try {
+          group.clearLayers();
+          Object.keys(P.atPoint).forEach(function (k) {
+            P.atPoint[k] = P.atPoint[k].filter(function (id) { return !P.features[id] || P.features[id].spec.id !== spec.id; });
+          });
+          var full = {};  // properties fetched for a popup: still theirs
+          Object.keys(P.features).forEach(function (id) {
+            if (P.features[id].spec.id !== spec.id) return;
+            if (P.features[id].full) full[id] = P.features[id].full;
+            delete P.features[id];
+          });
+          addData(group, spec, source, res[1]);
+          Object.keys(full).forEach(function (id) { if (P.features[id]) P.features[id].full = full[id]; });
+          var rec = open === null ? null : P.features[open];
+          if (rec && rec.layer) rec.layer.openPopup();
+        } finally {
+          swapping = false;
+        }
       }).catch(function (err) {
-        done = false;
+        pending = null;
         console.error("parkmap: finer " + spec.id + " failed to load: " + err.message);
+        throw err;
       });
+      return pending;
     }
+    function check() {
+      if (map.getZoom() < source.fine.minZoom || !map.hasLayer(group)) return;
+      swap().catch(function () {});  // said on the console; tried again at the next zoom
+    }
+    // now, whatever the zoom: a feature the overview leaves out (a ?focus on it)
+    group.pmFine = swap;
     map.on("zoomend", check);
     group.on("add", check);  // a layer ticked on while zoomed in
     check();
@@ -417,6 +555,19 @@
     rec.layer.openPopup();
     return true;
   };
+
+  /* The page's ?focus (config.focus = {id, layer}): its layer loaded (an offered layer is
+     fetched only when shown), then shown, zoomed to, popup open. */
+  function openFocus(f) {
+    var group = f.layer && P.layers[f.layer];
+    return (group ? group.pmLoad() : Promise.resolve()).then(function () {
+      // the coarse outlines of low zooms leave out small features: the finer ones have them
+      if (!P.features[f.id] && group && group.pmFine) return group.pmFine();
+    }).then(function () {
+      readerMoved = false;
+      if (!P.focus(f.id)) focusHeld = null;
+    }, function () { focusHeld = null; });
+  }
 
   /* Open a feature's popup where the map is (a feature drawn in view), else zoom to it. */
   P.open = function (id) {
@@ -591,6 +742,7 @@
     var off = P.config.viewOffset || [0, 0];
     params.set("view", (c.lat - off[0]).toFixed(5) + "," + (c.lng - off[1]).toFixed(5) + "," + P.map.getZoom());
     params.set("layers", P.order.filter(function (id) { return P.map.hasLayer(P.layers[id]); }).join(","));
+    if (!focusHeld) params.delete("focus");  // opened once; the view above shows where it was
     return params;
   };
 
@@ -635,8 +787,24 @@
       updateSnippet(params);
     }
     if (config.urlState) map.on("moveend overlayadd overlayremove", syncUrl);
+    // ?focus stays in the URL until the reader closes its popup or moves the map themselves
+    // (a press, wheel or key on the map, then a move: not the popup's own auto-pan).
+    focusHeld = config.focus ? config.focus.id : null;
+    function release() {
+      if (!focusHeld) return;
+      focusHeld = null;
+      if (config.urlState) syncUrl();
+    }
+    ["pointerdown", "wheel", "keydown", "touchstart"].forEach(function (type) {
+      map.getContainer().addEventListener(type, function () { readerMoved = true; },
+                                          {capture: true, passive: true});
+    });
+    map.on("movestart", function () { if (readerMoved) release(); });
+    map.on("popupclose", function () { if (!swapping) release(); });
     configure(config);
     P.ready = Promise.all(P.loads).then(function () {
+      if (config.focus) return openFocus(config.focus);
+    }).then(function () {
       if (config.urlState) syncUrl();
       document.documentElement.setAttribute("data-pm-ready", "1");
     });
