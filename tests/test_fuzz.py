@@ -27,6 +27,7 @@ VALID = {
     "feature_id": ["park-bonc-hq-park", "layout-jingan-shibei-park"],
     "target": ["changning", "layers:parks,line2", "compare", "compare:changning_zones,jingan_layout"],
     "fmt": ["png", "svg"],
+    "doc": ["000", "001", "002", "003", "004"],
     "filename": ["leaflet.js", "leaflet.css", "images/layers.png"],
 }
 PARAMS = {
@@ -35,6 +36,7 @@ PARAMS = {
     "right": ["jingan_layout", "changning_2024"], "datum": ["wgs84", "gcj02", "GCJ-02"],
     "dpi": ["60", "100"], "width": ["120"], "height": ["90"], "address": ["延安西路934号"],
     "token": ["abc"], "v": ["123"], "name": ["x"], "detail": ["map", "overview", "full"],
+    "q": ["虹桥", "Hongqiao", "上海硅巷", "aws"], "limit": ["1", "20", "50"],
     # located, on another map's layer only, unlocated (400), and junk (JUNK)
     "focus": ["park-zhongshan-park", "zone-changning-east", "layout-jingan-shibei-park",
               "park-bonc-hq-park", "districts-changning"],

@@ -18,7 +18,8 @@ from webapp.security import check_origin
 
 BLUEPRINTS = ("webapp.pages.assets", "webapp.pages.maps", "webapp.pages.compare",
               "webapp.pages.figures", "webapp.api.layers", "webapp.api.layouts",
-              "webapp.api.places", "webapp.api.health", "webapp.ogc", "webapp.api.downloads")
+              "webapp.api.places", "webapp.api.health", "webapp.ogc", "webapp.api.downloads",
+              "webapp.pages.plans", "webapp.api.plans")
 
 
 def create_app(config: dict | None = None) -> Flask:

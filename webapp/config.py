@@ -30,6 +30,8 @@ DEFAULTS: dict[str, object] = {
     "RENDER_RATE_PER_HOUR": 200,  # figures one client may have drawn an hour (cached ones free)
     "OGC_DEFAULT_LIMIT": 100,  # /ogc items per page when the request names no limit
     "OGC_MAX_LIMIT": 10000,  # /ogc items per page at most (a larger limit is a 400)
+    "PLAN_SEARCH_MAX_QUERY": 40,  # /plan/search and /api/plans/search: characters of q at most
+    "PLAN_SEARCH_MAX_RESULTS": 50,  # ... passages one answer lists at most (limit=; default 20)
     **LIMIT_DEFAULTS,  # DRAFT_MAX_BYTES / _FEATURES / _VERTICES: upload limits
     **QUOTA_DEFAULTS,  # DRAFT_MAX_COUNT / _MAX_TOTAL_BYTES / _TTL_DAYS: the draft store
     "UPLOAD_RATE_PER_HOUR": 60,  # draft uploads one client may send an hour (0: no limit)
